@@ -1,0 +1,1 @@
+"""Custom integrations (needed so tests can import the package)."""

@@ -1,0 +1,1 @@
+"""Tesla Scout & Worker integration."""
