@@ -1,1 +1,132 @@
-"""Tesla Scout & Worker integration."""
+"""Tesla Scout & Worker: healthy Fleet API tokens, a cheap scout, timed charging."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.config_entry_oauth2_flow import (
+    async_get_config_entry_implementation,
+)
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.typing import ConfigType
+
+from .api import FleetClient, FleetError, WrongRegionError
+from .const import (
+    CONF_BILL_STATE_CHECKS,
+    CONF_COMMANDS_URL,
+    CONF_REGION,
+    CONF_SERVER_URL,
+    DEFAULT_BILL_STATE_CHECKS,
+    DOMAIN,
+    FLEET_API_SERVERS,
+)
+from .models import TeslaConfigEntry, TeslaRuntimeData
+from .oauth import TeslaOAuth2Implementation
+from .redact import install_log_redaction
+from .services import async_setup_services
+from .token_manager import STORAGE_VERSION, TeslaTokenManager, TokenUnavailableError
+from .usage import ApiUsage
+
+PLATFORMS: list[Platform] = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions and keep secrets out of the logs."""
+    install_log_redaction()
+    async_setup_services(hass)
+    return True
+
+
+def fleet_server(entry: TeslaConfigEntry) -> str:
+    """Return the Fleet API base URL for the entry's region or server override."""
+    if server := entry.data.get(CONF_SERVER_URL):
+        return str(server).rstrip("/")
+    return FLEET_API_SERVERS.get(
+        entry.data.get(CONF_REGION, "na"), FLEET_API_SERVERS["na"]
+    )
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> bool:
+    """Set up one Tesla account."""
+    try:
+        implementation = await async_get_config_entry_implementation(hass, entry)
+    except ValueError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="credentials_unavailable"
+        ) from err
+    if not isinstance(implementation, TeslaOAuth2Implementation):
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="credentials_unavailable"
+        )
+    implementation = implementation.for_server(entry.data.get(CONF_SERVER_URL))
+
+    tokens = TeslaTokenManager(hass, entry, implementation)
+    entry.async_on_unload(tokens.async_stop)
+    try:
+        await tokens.async_start()
+    except TokenUnavailableError as err:
+        raise ConfigEntryNotReady(str(err)) from err
+
+    usage = ApiUsage(
+        hass,
+        entry.entry_id,
+        bill_state_checks=entry.options.get(
+            CONF_BILL_STATE_CHECKS, DEFAULT_BILL_STATE_CHECKS
+        ),
+    )
+    await usage.async_load()
+    entry.async_on_unload(usage.async_stop)
+
+    client = FleetClient(
+        async_get_clientsession(hass),
+        tokens,
+        usage,
+        fleet_server(entry),
+        entry.data.get(CONF_COMMANDS_URL),
+    )
+    try:
+        vehicles = await client.async_list_vehicles()
+    except WrongRegionError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="wrong_region"
+        ) from err
+    except FleetError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="setup_failed"
+        ) from err
+
+    entry.runtime_data = TeslaRuntimeData(
+        tokens=tokens,
+        client=client,
+        usage=usage,
+        vehicles=vehicles,
+        options=dict(entry.options),
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: TeslaConfigEntry) -> None:
+    """Reload when the options change (token updates change only the data)."""
+    if dict(entry.options) != entry.runtime_data.options:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> bool:
+    """Unload a config entry."""
+    if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        await entry.runtime_data.usage.async_save()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> None:
+    """Delete what this entry stored besides the entry itself."""
+    for kind in ("tokens", "usage"):
+        await Store[dict[str, object]](
+            hass, STORAGE_VERSION, f"{DOMAIN}.{kind}.{entry.entry_id}"
+        ).async_remove()

@@ -1,0 +1,303 @@
+"""Config flow: OAuth2 sign-in with Tesla, reauth, reconfigure and options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import logging
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntry,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers import config_entry_oauth2_flow, selector
+import voluptuous as vol
+from yarl import URL
+
+from .const import (
+    CONF_ARRIVAL_ENTITIES,
+    CONF_ASLEEP_INTERVAL,
+    CONF_BATTERY_CAPACITY,
+    CONF_BILL_STATE_CHECKS,
+    CONF_CALENDAR_ENTITY,
+    CONF_CHARGING_POWER,
+    CONF_COMMANDS_URL,
+    CONF_DAILY_CHECK_TIME,
+    CONF_HOME_ZONE,
+    CONF_IDLE_INTERVAL,
+    CONF_LEAD_TIME,
+    CONF_OFF_PEAK_ACTION,
+    CONF_OFF_PEAK_END,
+    CONF_OFF_PEAK_LIMIT,
+    CONF_OFF_PEAK_START,
+    CONF_PLUGGED_ENTITY,
+    CONF_PRICE_ENTITY,
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_TOKEN,
+    DEFAULT_ASLEEP_INTERVAL,
+    DEFAULT_BATTERY_CAPACITY,
+    DEFAULT_BILL_STATE_CHECKS,
+    DEFAULT_CHARGING_POWER,
+    DEFAULT_DAILY_CHECK_TIME,
+    DEFAULT_HOME_ZONE,
+    DEFAULT_IDLE_INTERVAL,
+    DEFAULT_LEAD_TIME,
+    DEFAULT_OFF_PEAK_ACTION,
+    DEFAULT_OFF_PEAK_END,
+    DEFAULT_OFF_PEAK_LIMIT,
+    DEFAULT_OFF_PEAK_START,
+    DOMAIN,
+    FLEET_API_SERVERS,
+)
+from .oauth import TeslaOAuth2Implementation, decode_jwt_claims
+
+DEFAULT_TITLE = "Tesla account"
+SECTION_SCOUT = "scout"
+SECTION_CHARGING = "charging"
+
+
+def valid_url(value: str) -> bool:
+    """Return True for an absolute http(s) URL."""
+    try:
+        url = URL(value)
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
+class TeslaScoutWorkerFlowHandler(
+    config_entry_oauth2_flow.AbstractOAuth2FlowHandler, domain=DOMAIN
+):
+    """Sign in with Tesla (or a compatible server) through application credentials."""
+
+    DOMAIN = DOMAIN
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Initialize."""
+        super().__init__()
+        self._server_url: str | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """Return the logger."""
+        return logging.getLogger(__name__)
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry[Any]) -> OptionsFlow:
+        """Return the options flow."""
+        return TeslaScoutWorkerOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Start: in advanced mode, optionally name another auth/API server."""
+        if self.source != SOURCE_REAUTH and self.show_advanced_options:
+            return await self.async_step_server()
+        return await self.async_step_pick_implementation()
+
+    async def async_step_server(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a server that replaces Tesla's auth and Fleet API (optional)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            server_url = str(user_input.get(CONF_SERVER_URL, "")).strip()
+            if server_url and not valid_url(server_url):
+                errors[CONF_SERVER_URL] = "invalid_url"
+            else:
+                self._server_url = server_url.rstrip("/") or None
+                return await self.async_step_pick_implementation()
+        return self.async_show_form(
+            step_id="server",
+            data_schema=vol.Schema({vol.Optional(CONF_SERVER_URL): str}),
+            errors=errors,
+        )
+
+    async def async_step_auth(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Point the chosen credentials at the server before signing in."""
+        if (
+            isinstance(self.flow_impl, TeslaOAuth2Implementation)
+            and self.flow_impl.server_url != self._server_url
+        ):
+            self.flow_impl = self.flow_impl.for_server(self._server_url)
+        return await super().async_step_auth(user_input)
+
+    async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
+        """Create (or, on reauth, update) the entry for the signed-in account."""
+        token = data[CONF_TOKEN]
+        claims = decode_jwt_claims(str(token.get("access_token", "")))
+        account = claims.get("sub")
+        if not account:
+            return self.async_abort(reason="invalid_token")
+        region = str(claims.get("ou_code", "")).lower()
+        if region not in FLEET_API_SERVERS:
+            region = "na"
+        await self.async_set_unique_id(str(account))
+        if self.source == SOURCE_REAUTH:
+            self._abort_if_unique_id_mismatch(reason="wrong_account")
+            return self.async_update_reload_and_abort(
+                self._get_reauth_entry(),
+                data_updates={CONF_TOKEN: token, CONF_REGION: region},
+            )
+        self._abort_if_unique_id_configured()
+        id_claims = decode_jwt_claims(str(token.get("id_token", "")))
+        title = str(id_claims.get("email") or DEFAULT_TITLE)
+        entry_data = {**data, CONF_REGION: region}
+        if self._server_url:
+            entry_data[CONF_SERVER_URL] = self._server_url
+        return self.async_create_entry(title=title, data=entry_data)
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Tesla refused our refresh token: sign in again."""
+        self._server_url = entry_data.get(CONF_SERVER_URL)
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm reauthentication."""
+        if user_input is None:
+            return self.async_show_form(step_id="reauth_confirm")
+        return await self.async_step_user()
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change non-secret settings: the commands endpoint (signing proxy)."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            commands_url = str(user_input.get(CONF_COMMANDS_URL, "")).strip()
+            if commands_url and not valid_url(commands_url):
+                errors[CONF_COMMANDS_URL] = "invalid_url"
+            else:
+                data = dict(entry.data)
+                data.pop(CONF_COMMANDS_URL, None)
+                if commands_url:
+                    data[CONF_COMMANDS_URL] = commands_url.rstrip("/")
+                return self.async_update_reload_and_abort(entry, data=data)
+        schema = vol.Schema(
+            {
+                vol.Optional(
+                    CONF_COMMANDS_URL,
+                    description={
+                        "suggested_value": entry.data.get(CONF_COMMANDS_URL, "")
+                    },
+                ): str
+            }
+        )
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=schema, errors=errors
+        )
+
+
+def _minutes(minimum: int, maximum: int) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=1,
+            unit_of_measurement="min",
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
+def _number(
+    minimum: float, maximum: float, step: float, unit: str
+) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=step,
+            unit_of_measurement=unit,
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
+def _entity(*domains: str, multiple: bool = False) -> selector.EntitySelector:
+    return selector.EntitySelector(
+        selector.EntitySelectorConfig(domain=list(domains), multiple=multiple)
+    )
+
+
+SCOUT_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
+    CONF_HOME_ZONE: (DEFAULT_HOME_ZONE, _entity("zone")),
+    CONF_ARRIVAL_ENTITIES: (
+        [],
+        _entity("person", "device_tracker", "binary_sensor", multiple=True),
+    ),
+    CONF_PLUGGED_ENTITY: (None, _entity("binary_sensor", "sensor")),
+    CONF_IDLE_INTERVAL: (DEFAULT_IDLE_INTERVAL, _minutes(5, 240)),
+    CONF_ASLEEP_INTERVAL: (DEFAULT_ASLEEP_INTERVAL, _minutes(10, 720)),
+    CONF_BILL_STATE_CHECKS: (DEFAULT_BILL_STATE_CHECKS, selector.BooleanSelector()),
+}
+CHARGING_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
+    CONF_OFF_PEAK_ACTION: (DEFAULT_OFF_PEAK_ACTION, selector.BooleanSelector()),
+    CONF_OFF_PEAK_START: (DEFAULT_OFF_PEAK_START, selector.TimeSelector()),
+    CONF_OFF_PEAK_END: (DEFAULT_OFF_PEAK_END, selector.TimeSelector()),
+    CONF_OFF_PEAK_LIMIT: (DEFAULT_OFF_PEAK_LIMIT, _number(50, 100, 1, "%")),
+    CONF_BATTERY_CAPACITY: (DEFAULT_BATTERY_CAPACITY, _number(10, 200, 0.5, "kWh")),
+    CONF_CHARGING_POWER: (DEFAULT_CHARGING_POWER, _number(1, 250, 0.1, "kW")),
+    CONF_LEAD_TIME: (DEFAULT_LEAD_TIME, _minutes(10, 720)),
+    CONF_DAILY_CHECK_TIME: (DEFAULT_DAILY_CHECK_TIME, selector.TimeSelector()),
+    CONF_PRICE_ENTITY: (None, _entity("sensor")),
+    CONF_CALENDAR_ENTITY: (None, _entity("calendar")),
+}
+
+
+def _section_schema(
+    fields: dict[str, tuple[Any, selector.Selector[Any]]], options: Mapping[str, Any]
+) -> vol.Schema:
+    schema: dict[vol.Marker, Any] = {}
+    for key, (default, field_selector) in fields.items():
+        current = options.get(key, default)
+        if default is None:
+            marker: vol.Marker = vol.Optional(
+                key, description={"suggested_value": current}
+            )
+        else:
+            marker = vol.Required(key, default=current)
+        schema[marker] = field_selector
+    return vol.Schema(schema)
+
+
+class TeslaScoutWorkerOptionsFlow(OptionsFlow):
+    """Tune the scout and the charging defaults."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show both sections; store them flat."""
+        if user_input is not None:
+            options: dict[str, Any] = {}
+            for name in (SECTION_SCOUT, SECTION_CHARGING):
+                options.update(
+                    {k: v for k, v in user_input.get(name, {}).items() if v is not None}
+                )
+            return self.async_create_entry(data=options)
+        current = self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Required(SECTION_SCOUT): section(
+                    _section_schema(SCOUT_FIELDS, current), {"collapsed": False}
+                ),
+                vol.Required(SECTION_CHARGING): section(
+                    _section_schema(CHARGING_FIELDS, current), {"collapsed": True}
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

@@ -1,0 +1,139 @@
+"""OAuth2 implementation for Tesla's auth server (or a compatible one)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from http import HTTPStatus
+import json
+from typing import Any, cast
+
+from aiohttp import ClientResponse, ClientResponseError, ClientTimeout, ContentTypeError
+from homeassistant.components.application_credentials import (
+    AuthImplementation,
+    AuthorizationServer,
+    ClientCredential,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from .const import AUTHORIZE_PATH, AUTHORIZE_URL, LOGGER, SCOPES, TOKEN_PATH, TOKEN_URL
+
+TOKEN_REQUEST_TIMEOUT = ClientTimeout(total=30)
+
+# OAuth error codes that mean the refresh chain is dead and a new login is needed.
+REJECTED_ERRORS = frozenset({"invalid_grant", "login_required", "invalid_token"})
+
+
+class TokenRequestError(ClientResponseError):
+    """A token request failed; carries the OAuth error code and Retry-After."""
+
+    def __init__(
+        self,
+        resp: ClientResponse,
+        error_code: str,
+        retry_after: float | None,
+    ) -> None:
+        """Initialize from the failed response."""
+        super().__init__(
+            resp.request_info,
+            resp.history,
+            status=resp.status,
+            message=error_code,
+            headers=resp.headers,
+        )
+        self.error_code = error_code
+        self.retry_after = retry_after
+
+    @property
+    def rejected(self) -> bool:
+        """Return True when the server refused the grant for good (login needed)."""
+        return self.error_code in REJECTED_ERRORS
+
+
+def decode_jwt_claims(token: str) -> dict[str, Any]:
+    """Return the claims of a JWT without verifying it (we only read our own token)."""
+    try:
+        payload = token.split(".")[1]
+        padded = payload + "=" * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Parse a Retry-After header given in seconds."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class TeslaOAuth2Implementation(AuthImplementation):
+    """Tesla OAuth2 with scopes, a configurable server and typed token errors."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        auth_domain: str,
+        credential: ClientCredential,
+        server_url: str | None = None,
+    ) -> None:
+        """Initialize for Tesla, or for a compatible server at server_url."""
+        if server_url:
+            base = server_url.rstrip("/")
+            server = AuthorizationServer(base + AUTHORIZE_PATH, base + TOKEN_PATH)
+        else:
+            server = AuthorizationServer(AUTHORIZE_URL, TOKEN_URL)
+        super().__init__(hass, auth_domain, credential, server)
+        self._credential = credential
+        self.server_url = server_url
+
+    def for_server(self, server_url: str | None) -> TeslaOAuth2Implementation:
+        """Return the same credentials pointed at another server."""
+        return TeslaOAuth2Implementation(
+            self.hass, self.domain, self._credential, server_url
+        )
+
+    @property
+    def extra_authorize_data(self) -> dict[str, Any]:
+        """Ask for the scopes this integration needs and a fresh login."""
+        return {"prompt": "login", "scope": " ".join(SCOPES)}
+
+    async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Make a token request; failures raise TokenRequestError."""
+        session = async_get_clientsession(self.hass)
+        payload = {**data, "client_id": self.client_id}
+        if self.client_secret:
+            payload["client_secret"] = self.client_secret
+        async with session.post(
+            self.token_url, data=payload, timeout=TOKEN_REQUEST_TIMEOUT
+        ) as resp:
+            if resp.status >= HTTPStatus.BAD_REQUEST:
+                error_code = await _error_code(resp)
+                LOGGER.warning(
+                    "Token request (%s) failed: HTTP %s %s",
+                    data.get("grant_type"),
+                    resp.status,
+                    error_code,
+                )
+                raise TokenRequestError(
+                    resp,
+                    error_code,
+                    _parse_retry_after(resp.headers.get("Retry-After")),
+                )
+            return cast("dict[str, Any]", await resp.json())
+
+
+async def _error_code(resp: ClientResponse) -> str:
+    """Read the OAuth error code from an error response."""
+    try:
+        body = await resp.json()
+    except (ContentTypeError, ValueError):
+        return "unknown"
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return cast("str", body["error"])
+    return "unknown"

@@ -1,0 +1,44 @@
+"""Keep VINs and tokens out of log records and diagnostics."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from .const import DOMAIN
+
+VIN_PATTERN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
+BEARER_PATTERN = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
+JWT_PATTERN = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+REDACTED_LOGGERS = ("tesla_fleet_api", f"custom_components.{DOMAIN}")
+
+
+def redact_text(text: str) -> str:
+    """Mask VINs, bearer tokens and JWTs in text."""
+    text = BEARER_PATTERN.sub(r"\1**REDACTED**", text)
+    text = JWT_PATTERN.sub("**REDACTED**", text)
+    return VIN_PATTERN.sub("**VIN**", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite records whose text contains a VIN or a token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the formatted message in place; never drop the record."""
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to the loggers that may see VINs (idempotent)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
