@@ -1,6 +1,111 @@
-"""Shared fixtures."""
+"""Shared fixtures: a real Fleet API simulator on loopback and a configured entry."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Awaitable, Callable
+import time
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
 # Import our package before HA's harness mounts its own custom_components.
 import custom_components.tesla_scout_worker  # noqa: F401
+from custom_components.tesla_scout_worker.const import (
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_TOKEN,
+    DOMAIN,
+)
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from tesla_fleet_sim import SimClock, Simulator, running_simulator
+from tesla_fleet_sim.config import (
+    DEFAULT_ACCOUNT_SUB,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+)
+
+CLIENT_ID = DEFAULT_CLIENT_ID
+CLIENT_SECRET = DEFAULT_CLIENT_SECRET
+ACCOUNT = DEFAULT_ACCOUNT_SUB
+AUTH_DOMAIN = DOMAIN
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let HA load integrations from custom_components."""
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    """Return a simulator whose clock follows Home Assistant's (frozen) time."""
+    return Simulator(clock=SimClock.follow(dt_util.utcnow))
+
+
+@pytest.fixture
+async def sim_url(sim: Simulator) -> AsyncGenerator[str]:
+    """Serve the simulator on a free loopback port."""
+    async with running_simulator(sim) as server:
+        yield server.url
+
+
+@pytest.fixture
+async def credentials(hass: HomeAssistant) -> None:
+    """Register the simulator's client as application credentials."""
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass, DOMAIN, ClientCredential(CLIENT_ID, CLIENT_SECRET), AUTH_DOMAIN
+    )
+
+
+def entry_token(sim: Simulator) -> dict[str, Any]:
+    """Issue a token pair as the config flow would store it."""
+    token = sim.issue_tokens()
+    token["expires_at"] = time.time() + int(token["expires_in"])
+    return token
+
+
+@pytest.fixture
+def config_entry(hass: HomeAssistant, sim: Simulator, sim_url: str) -> MockConfigEntry:
+    """Return an entry for the simulator's account (not yet set up)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="driver@example.com",
+        unique_id=ACCOUNT,
+        data={
+            "auth_implementation": AUTH_DOMAIN,
+            CONF_TOKEN: entry_token(sim),
+            CONF_REGION: "eu",
+            CONF_SERVER_URL: sim_url,
+        },
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+def setup_entry(
+    hass: HomeAssistant, credentials: None, config_entry: MockConfigEntry
+) -> Callable[[], Awaitable[MockConfigEntry]]:
+    """Return a coroutine function that sets the entry up."""
+
+    async def _setup() -> MockConfigEntry:
+        await hass.config_entries.async_setup(config_entry.entry_id)
+        await hass.async_block_till_done()
+        return config_entry
+
+    return _setup
+
+
+@pytest.fixture
+async def loaded_entry(
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+) -> MockConfigEntry:
+    """Return the entry, set up against the simulator."""
+    return await setup_entry()

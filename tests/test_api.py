@@ -1,0 +1,144 @@
+"""Fleet API client: error mapping, billing counts and retry."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.tesla_scout_worker import api
+from custom_components.tesla_scout_worker.api import (
+    CommandFailedError,
+    FleetError,
+    FleetUnavailableError,
+    RateLimitedError,
+    UnauthorizedError,
+    VehicleAsleepError,
+    WrongRegionError,
+)
+from homeassistant.core import HomeAssistant
+from tesla_fleet_sim import Simulator
+
+
+@pytest.fixture
+def vin(sim: Simulator) -> str:
+    """Return the simulated car's VIN."""
+    return sim.vehicle().vin
+
+
+def counts(entry: MockConfigEntry) -> dict[str, int]:
+    """Return the entry's usage counters."""
+    return {str(k): v for k, v in entry.runtime_data.usage.counts.items()}
+
+
+async def test_vehicle_data_and_billing(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """Live data is fetched and every billed call is counted like the ledger."""
+    client = loaded_entry.runtime_data.client
+    state = await client.async_vehicle_state(vin)
+    assert state["state"] == "online"
+    data = await client.async_vehicle_data(vin)
+    assert data["charge_state"]["battery_level"] == round(sim.vehicle().battery_level)
+    assert "latitude" in data["drive_state"]
+    assert await client.async_command(vin, "set_charge_limit", percent=70)
+    assert sim.vehicle().charge_limit_soc == 70
+    assert counts(loaded_entry) == sim.ledger.counts
+
+
+async def test_asleep_vehicle(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """408 becomes VehicleAsleepError and is billed; wake_up is a wake."""
+    client = loaded_entry.runtime_data.client
+    sim.vehicle().fall_asleep()
+    with pytest.raises(VehicleAsleepError):
+        await client.async_vehicle_data(vin)
+    with pytest.raises(VehicleAsleepError):
+        await client.async_command(vin, "charge_start")
+    assert await client.async_wake_up(vin) in ("asleep", "online")
+    assert counts(loaded_entry) == sim.ledger.counts
+    assert counts(loaded_entry)["wake"] == 1
+
+
+async def test_command_refused(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, vin: str
+) -> None:
+    """result false becomes CommandFailedError with the car's reason."""
+    client = loaded_entry.runtime_data.client
+    with pytest.raises(CommandFailedError) as err:
+        await client.async_command(vin, "remove_charge_schedule", id=999)
+    assert err.value.command == "remove_charge_schedule"
+    assert err.value.reason
+
+
+async def test_rate_limited(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """429 carries Retry-After and is billed."""
+    client = loaded_entry.runtime_data.client
+    sim.faults.fail_next("/vehicle_data", 429)
+    with pytest.raises(RateLimitedError) as err:
+        await client.async_vehicle_data(vin)
+    assert err.value.retry_after >= 1
+    assert counts(loaded_entry) == sim.ledger.counts
+
+
+async def test_server_errors_not_billed(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """5xx is unavailable and not counted."""
+    client = loaded_entry.runtime_data.client
+    before = counts(loaded_entry)
+    sim.faults.api_status = 503
+    with pytest.raises(FleetUnavailableError):
+        await client.async_vehicle_data(vin)
+    assert counts(loaded_entry) == before
+
+
+async def test_other_errors(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """421 and other 4xx are mapped to our errors."""
+    client = loaded_entry.runtime_data.client
+    sim.faults.fail_next("/vehicle_data", 421)
+    with pytest.raises(WrongRegionError):
+        await client.async_vehicle_data(vin)
+    sim.faults.fail_next("/vehicle_data", 403)
+    with pytest.raises(FleetError):
+        await client.async_vehicle_data(vin)
+
+
+async def test_second_401_gives_up(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator
+) -> None:
+    """A fresh token refused again is not retried in a loop."""
+    client = loaded_entry.runtime_data.client
+    sim.faults.fail_next("/api/1/vehicles", 401, count=2)
+    with pytest.raises(UnauthorizedError):
+        await client.async_list_vehicles()
+    assert len(sim.token_requests("refresh_token")) == 1
+
+
+async def test_timeout(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    sim: Simulator,
+    vin: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request that takes too long is unavailable, not a crash."""
+    monkeypatch.setattr(api, "REQUEST_TIMEOUT", 0.05)
+    sim.faults.latency = 0.3
+    with pytest.raises(FleetUnavailableError):
+        await loaded_entry.runtime_data.client.async_vehicle_state(vin)
+    sim.faults.latency = 0.0
+
+
+def test_retry_after_parsing() -> None:
+    """Retry-After falls back to the reset header, then to a minute."""
+    from tesla_fleet_api.exceptions import RateLimited
+
+    assert api._retry_after(RateLimited({"after": "12", "reset": None})) == 12
+    assert api._retry_after(RateLimited({"after": None, "reset": "30"})) == 30
+    assert api._retry_after(RateLimited({"after": "x", "reset": None})) == 60
+    assert api._retry_after(RateLimited(None)) == 60

@@ -1,0 +1,312 @@
+"""Config flow: real OAuth sign-in against the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import ClientSession
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
+
+from custom_components.tesla_scout_worker.config_flow import valid_url
+from custom_components.tesla_scout_worker.const import (
+    CONF_ARRIVAL_ENTITIES,
+    CONF_COMMANDS_URL,
+    CONF_IDLE_INTERVAL,
+    CONF_OFF_PEAK_LIMIT,
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_TOKEN,
+    DOMAIN,
+)
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from tesla_fleet_sim import AccountConfig, Simulator
+
+from .conftest import ACCOUNT
+
+pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
+
+
+async def _start(hass: HomeAssistant, sim_url: str) -> dict[str, Any]:
+    """Start a user flow in advanced mode and name the simulator as server."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "server"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVER_URL: sim_url + "/"}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    return dict(result)
+
+
+async def _sign_in(
+    hass_client_no_auth: ClientSessionGenerator, authorize_url: str
+) -> URL:
+    """Follow the authorize URL like a browser and hand the callback to HA."""
+    async with (
+        ClientSession() as browser,
+        browser.get(authorize_url, allow_redirects=False) as resp,
+    ):
+        assert resp.status == 302
+        location = URL(resp.headers["Location"])
+    assert location.path == "/auth/external/callback"
+    client = await hass_client_no_auth()
+    callback = await client.get(f"{location.path}?{location.query_string}")
+    assert callback.status == 200
+    return location
+
+
+async def test_full_flow(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim: Simulator,
+    sim_url: str,
+) -> None:
+    """Sign in, get an entry for the account with region and server."""
+    result = await _start(hass, sim_url)
+    authorize = URL(result["url"])
+    assert str(authorize.with_query(None)) == f"{sim_url}/oauth2/v3/authorize"
+    assert authorize.query["client_id"] == "sim-client-id"
+    assert "vehicle_charging_cmds" in authorize.query["scope"].split()
+    assert authorize.query["prompt"] == "login"
+
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.unique_id == ACCOUNT
+    assert entry.title == "driver@example.com"
+    assert entry.data[CONF_REGION] == "eu"
+    assert entry.data[CONF_SERVER_URL] == sim_url
+    assert entry.data[CONF_TOKEN]["refresh_token"]
+    assert entry.state is ConfigEntryState.LOADED
+    # One code exchange, and setup listed the vehicles once.
+    assert [r.grant_type for r in sim.token_requests()] == ["authorization_code"]
+    assert len(sim.api_requests("state_check")) == 1
+
+
+async def test_duplicate_account(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+    sim_url: str,
+) -> None:
+    """The same Tesla account cannot be added twice."""
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_invalid_server_url(hass: HomeAssistant) -> None:
+    """A malformed server URL is refused on the form and nothing starts."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVER_URL: "ftp://nowhere"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_SERVER_URL: "invalid_url"}
+
+
+async def test_tesla_server_by_default(hass: HomeAssistant) -> None:
+    """Without advanced mode the sign-in goes to Tesla itself."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith("https://auth.tesla.com/oauth2/v3/authorize?")
+
+
+async def test_token_exchange_error(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim: Simulator,
+    sim_url: str,
+) -> None:
+    """A failing token endpoint aborts with oauth_failed and creates nothing."""
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    sim.faults.token_endpoint_status = 503
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_failed"
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_unknown_client(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim: Simulator,
+    sim_url: str,
+) -> None:
+    """Wrong client credentials at the token endpoint abort as unauthorized."""
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    sim.faults.token_endpoint_status = 401
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "oauth_unauthorized"
+
+
+async def test_cancelled_sign_in(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, sim_url: str
+) -> None:
+    """The user cancels at Tesla: the flow aborts with the error."""
+    result = await _start(hass, sim_url)
+    state = URL(result["url"]).query["state"]
+    client = await hass_client_no_auth()
+    resp = await client.get(
+        f"/auth/external/callback?error=access_denied&state={state}"
+    )
+    assert resp.status == 200
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "user_rejected_authorize"
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_token_without_account(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token that names no account is refused."""
+    monkeypatch.setattr(
+        "custom_components.tesla_scout_worker.config_flow.decode_jwt_claims",
+        lambda _token: {},
+    )
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_token"
+
+
+async def test_reauth(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """Reauth with the same account stores the new token and reloads."""
+    old_refresh = loaded_entry.data[CONF_TOKEN]["refresh_token"]
+    result = await loaded_entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(loaded_entry.data[CONF_SERVER_URL])
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old_refresh
+    assert loaded_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reauth_wrong_account(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """Signing in with another account during reauth is refused."""
+    sim.add_account(AccountConfig(sub="someone-else", email="other@example.com"))
+    sim.authorize_account = "someone-else"
+    old = dict(loaded_entry.data[CONF_TOKEN])
+    result = await loaded_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert loaded_entry.data[CONF_TOKEN] == old
+
+
+async def test_reconfigure(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    """The commands URL can be set, is validated, and can be cleared."""
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_COMMANDS_URL: "not a url"}
+    )
+    assert result["errors"] == {CONF_COMMANDS_URL: "invalid_url"}
+    assert CONF_COMMANDS_URL not in loaded_entry.data
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_COMMANDS_URL: "https://proxy.local:4443/"}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert loaded_entry.data[CONF_COMMANDS_URL] == "https://proxy.local:4443"
+
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_COMMANDS_URL: ""}
+    )
+    await hass.async_block_till_done()
+    assert CONF_COMMANDS_URL not in loaded_entry.data
+
+
+async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    """Options are stored flat and reload the entry."""
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "scout": {
+                "home_zone": "zone.home",
+                CONF_ARRIVAL_ENTITIES: ["person.driver"],
+                CONF_IDLE_INTERVAL: 45,
+                "asleep_interval": 60,
+                "bill_state_checks": True,
+            },
+            "charging": {
+                "off_peak_action": True,
+                "off_peak_start": "23:00:00",
+                "off_peak_end": "06:00:00",
+                CONF_OFF_PEAK_LIMIT: 70,
+                "battery_capacity": 75,
+                "charging_power": 11,
+                "lead_time": 120,
+                "daily_check_time": "23:00:00",
+            },
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert loaded_entry.options[CONF_IDLE_INTERVAL] == 45
+    assert loaded_entry.options[CONF_OFF_PEAK_LIMIT] == 70
+    assert loaded_entry.options[CONF_ARRIVAL_ENTITIES] == ["person.driver"]
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert loaded_entry.runtime_data.options == dict(loaded_entry.options)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http://127.0.0.1:8080", True),
+        ("https://proxy.local", True),
+        ("ftp://x", False),
+        ("nohost", False),
+        ("http://[::1", False),
+    ],
+)
+def test_valid_url(value: str, expected: bool) -> None:
+    """URL validation accepts only absolute http(s) URLs."""
+    assert valid_url(value) is expected
