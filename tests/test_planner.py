@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
-import math
 import random
+import sys
 import time as time_module
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -242,7 +242,8 @@ def test_spring_forward_keeps_real_durations() -> None:
     assert plan.end == night
     assert plan.start == datetime(2025, 3, 30, 1, 19, tzinfo=TZ)
     assert plan.start is not None
-    assert plan.end - plan.start == REFERENCE_DURATION
+    assert plan.end.astimezone(UTC) - plan.start.astimezone(UTC) == REFERENCE_DURATION
+    assert plan.duration == REFERENCE_DURATION
     assert plan.send_at == datetime(2025, 3, 29, 23, 19, tzinfo=TZ)
 
 
@@ -505,8 +506,7 @@ def test_continuous_false_merges_and_takes_piece_tails() -> None:
     prices = price_series(local(10, 0), hourly_from(10, cheap, 0.3))
     plan = plan_charging(
         request(
-            **THREE_HOUR_CAR,
-            target_soc=45,
+            **{**THREE_HOUR_CAR, "target_soc": 45.0},
             now=local(10, 12),
             ready_by=local(11, 7),
             prices=prices,
@@ -967,6 +967,11 @@ def test_from_dict_rejects_damaged_data(damage: Any) -> None:
 # --------------------------------------------------------------------------
 
 
+def seeded(seed: int) -> random.Random:
+    """Return a reproducible random generator (not for cryptography)."""
+    return random.Random(seed)
+
+
 def random_prices(rng: random.Random, start: datetime) -> list[PriceSlot]:
     """Return 2 days of 15-minute prices, sometimes with ties or gaps."""
     count = 2 * 24 * 4
@@ -1012,7 +1017,7 @@ def random_request(rng: random.Random) -> PlanRequest:
 
 
 def test_random_plans_match_brute_force() -> None:
-    rng = random.Random(20250110)
+    rng = seeded(20250110)
     matched = 0
     for _ in range(200):
         plan_request = random_request(rng)
@@ -1058,7 +1063,7 @@ def cheapest_minutes_cost(plan_request: PlanRequest) -> float | None:
 
 
 def test_random_non_continuous_plans_are_cheapest() -> None:
-    rng = random.Random(7)
+    rng = seeded(7)
     for _ in range(25):
         base = random_request(rng)
         plan_request = PlanRequest(
@@ -1091,8 +1096,18 @@ def test_brute_force_without_prices_or_room() -> None:
     assert brute_force_best_start(request(prices=prices)) is None
 
 
+PLAN_BUDGET = 0.005
+TRACED_BUDGET = 0.02  # coverage tracing slows the planner down a few times
+
+
+def tracing_active() -> bool:
+    """Return whether a tracer (e.g. coverage) is slowing the code down."""
+    monitoring_tool = sys.monitoring.get_tool(sys.monitoring.COVERAGE_ID)
+    return sys.gettrace() is not None or monitoring_tool is not None
+
+
 def test_plan_is_fast_for_two_days_of_quarter_hours() -> None:
-    rng = random.Random(1)
+    rng = seeded(1)
     start = local(10, 0)
     values = [round(rng.uniform(0, 0.5), 4) for _ in range(2 * 24 * 4)]
     plan_request = request(
@@ -1106,4 +1121,4 @@ def test_plan_is_fast_for_two_days_of_quarter_hours() -> None:
         plan_charging(plan_request)
         timings.append(time_module.perf_counter() - began)
 
-    assert min(timings) < 0.005
+    assert min(timings) < (TRACED_BUDGET if tracing_active() else PLAN_BUDGET)

@@ -166,7 +166,9 @@ class PriceSlot:
         _require_aware(self.start)
         _require_aware(self.end)
         if _to_epoch(self.end) <= _to_epoch(self.start):
-            raise PlanInputError(ERROR_INVALID_PRICE_SLOT, "slot ends before it starts")
+            raise PlanInputError(
+                ERROR_INVALID_PRICE_SLOT, "slot does not end after it starts"
+            )
         if not math.isfinite(self.price):
             raise PlanInputError(ERROR_INVALID_PRICE_SLOT, "slot price is not finite")
 
@@ -187,7 +189,7 @@ class OffPeakWindow:
             )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlanRequest:
     """Everything the planner needs; validated on construction."""
 
@@ -208,7 +210,7 @@ class PlanRequest:
         _validate_request(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ChargingPlan:
     """The planner's answer: when to charge and what it will bring."""
 
@@ -525,9 +527,9 @@ class _PriceTable:
                 spans.append((slot.start, slot.end))
         return spans
 
-    def boundaries(self) -> list[int]:
-        """Return every slot start and end."""
-        return [moment for slot in self.slots for moment in (slot.start, slot.end)]
+    def boundaries(self) -> set[int]:
+        """Return every distinct slot start and end."""
+        return {moment for slot in self.slots for moment in (slot.start, slot.end)}
 
     def smallest_slot(self) -> int:
         """Return the shortest slot length in seconds (one hour if empty)."""
