@@ -13,7 +13,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from .geo import Location
 
 DEFAULT_CLIENT_ID = "sim-client-id"
-DEFAULT_CLIENT_SECRET = "sim-client-secret"  # noqa: S105 - a well-known test value
+DEFAULT_CLIENT_SECRET = "sim-client-secret"
 DEFAULT_ACCOUNT_SUB = "sim-account-1"
 DEFAULT_EMAIL = "driver@example.com"
 DEFAULT_FULL_NAME = "Sim Driver"
@@ -87,7 +87,7 @@ class ClientConfig:
 def _derived_number(vin: str, salt: str, digits: int) -> int:
     """Derive a stable pseudo-random number of ``digits`` digits from a VIN."""
     digest = hashlib.sha256(f"{salt}:{vin}".encode()).hexdigest()
-    low = 10 ** (digits - 1)
+    low: int = 10 ** (digits - 1)
     return low + int(digest, 16) % (9 * low)
 
 
@@ -143,6 +143,11 @@ class AccountConfig:
     vehicles: list[VehicleConfig] = field(default_factory=lambda: [VehicleConfig()])
 
     @property
+    def user_id(self) -> int:
+        """Return the numeric user id reported in vehicle_data."""
+        return _derived_number(self.sub, "user", 12)
+
+    @property
     def ou_code(self) -> str:
         """Return the region as it appears in access tokens ("EU", "NA", "CN")."""
         return self.region.upper()
@@ -162,9 +167,11 @@ class SimConfig:
     sleep_after: timedelta = timedelta(minutes=15)
     wake_delay: timedelta = timedelta(seconds=10)
     bill_state_checks: bool = True
+    bill_unauthorized: bool = True  # whether 401 answers are billed like other < 500
     rate_limits: RateLimits = field(default_factory=RateLimits)
     prices: Prices = field(default_factory=Prices)
     schedule_radius_m: float | None = 1000.0  # None: schedules apply anywhere
+    charge_starting_period: timedelta = timedelta(0)  # "Starting" before "Charging"
 
     def client(self, client_id: str) -> ClientConfig | None:
         """Return the client registered under ``client_id``."""

@@ -16,30 +16,33 @@ class Location:
     lat: float
     lon: float
 
-    def as_dict(self) -> dict[str, float]:
-        """Return the point as a JSON-friendly dict."""
-        return {"lat": self.lat, "lon": self.lon}
-
 
 def distance_km(a: Location, b: Location) -> float:
     """Great-circle distance between two points (haversine)."""
     lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
     dlat = lat2 - lat1
     dlon = math.radians(b.lon - a.lon)
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    h = (
+        math.sin(dlat / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(h))
 
 
 def bearing_deg(a: Location, b: Location) -> int:
-    """Initial compass bearing from ``a`` to ``b`` (0..359)."""
+    """Return the initial compass bearing from ``a`` to ``b`` (0..359)."""
     lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
     dlon = math.radians(b.lon - a.lon)
     x = math.sin(dlon) * math.cos(lat2)
-    y = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(dlon)
+    y = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(
+        dlon
+    )
     return round(math.degrees(math.atan2(x, y))) % 360
 
 
 def interpolate(a: Location, b: Location, fraction: float) -> Location:
     """Linear interpolation between two points (fine for city distances)."""
     fraction = min(max(fraction, 0.0), 1.0)
-    return Location(a.lat + (b.lat - a.lat) * fraction, a.lon + (b.lon - a.lon) * fraction)
+    return Location(
+        a.lat + (b.lat - a.lat) * fraction, a.lon + (b.lon - a.lon) * fraction
+    )
