@@ -49,8 +49,8 @@ def sim() -> Simulator:
 
 
 @pytest.fixture
-async def sim_url(sim: Simulator) -> AsyncGenerator[str]:
-    """Serve the simulator on a free loopback port."""
+async def sim_url(sim: Simulator, socket_enabled: None) -> AsyncGenerator[str]:
+    """Serve the simulator on a free loopback port (HA's plugin blocks sockets)."""
     async with running_simulator(sim) as server:
         yield server.url
 
@@ -72,12 +72,25 @@ def entry_token(sim: Simulator) -> dict[str, Any]:
 
 
 @pytest.fixture
-def config_entry(hass: HomeAssistant, sim: Simulator, sim_url: str) -> MockConfigEntry:
+def scout_polling() -> bool:
+    """Whether the vehicle scout polls on its own; scout tests override this.
+
+    Off (the entry's "disable polling" preference), so tests of other parts
+    that move the clock by hours see no vehicle checks in between.
+    """
+    return False
+
+
+@pytest.fixture
+def config_entry(
+    hass: HomeAssistant, sim: Simulator, sim_url: str, scout_polling: bool
+) -> MockConfigEntry:
     """Return an entry for the simulator's account (not yet set up)."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="driver@example.com",
         unique_id=ACCOUNT,
+        pref_disable_polling=not scout_polling,
         data={
             "auth_implementation": AUTH_DOMAIN,
             CONF_TOKEN: entry_token(sim),

@@ -224,7 +224,9 @@ async def test_reauth_wrong_account(
     sim: Simulator,
 ) -> None:
     """Signing in with another account during reauth is refused."""
-    sim.add_account(AccountConfig(sub="someone-else", email="other@example.com"))
+    sim.config.accounts.append(
+        AccountConfig(sub="someone-else", email="other@example.com", vehicles=[])
+    )
     sim.authorize_account = "someone-else"
     old = dict(loaded_entry.data[CONF_TOKEN])
     result = await loaded_entry.start_reauth_flow(hass)

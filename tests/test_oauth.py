@@ -5,8 +5,27 @@ from __future__ import annotations
 import base64
 import json
 
-from custom_components.tesla_scout_worker.oauth import decode_jwt_claims
+from aiohttp import web
+from aiohttp.test_utils import TestServer, make_mocked_request
+import pytest
+
+from custom_components.tesla_scout_worker.application_credentials import (
+    async_get_description_placeholders,
+)
+from custom_components.tesla_scout_worker.oauth import (
+    TeslaOAuth2Implementation,
+    TokenRequestError,
+    _parse_retry_after,
+    decode_jwt_claims,
+)
 from custom_components.tesla_scout_worker.redact import redact_text
+from homeassistant.components.application_credentials import ClientCredential
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
+from homeassistant.helpers.http import current_request
+from tesla_fleet_sim import Simulator
+
+from .conftest import AUTH_DOMAIN, CLIENT_ID, CLIENT_SECRET
 
 
 def _jwt(claims: object) -> str:
@@ -34,3 +53,87 @@ def test_redact_text() -> None:
     assert "abc.def" not in redacted
     assert jwt not in redacted
     assert redact_text("nothing secret") == "nothing secret"
+
+
+def _implementation(hass: HomeAssistant, server_url: str) -> TeslaOAuth2Implementation:
+    return TeslaOAuth2Implementation(
+        hass, AUTH_DOMAIN, ClientCredential(CLIENT_ID, CLIENT_SECRET), server_url
+    )
+
+
+async def test_rate_limited_token_request(
+    hass: HomeAssistant, sim: Simulator, sim_url: str
+) -> None:
+    """A 429 from the token endpoint carries its error code and Retry-After."""
+    implementation = _implementation(hass, sim_url)
+    token = sim.issue_tokens()
+    sim.faults.fail_next("/oauth2/v3/token", 429)
+    with pytest.raises(TokenRequestError) as caught:
+        await implementation.async_refresh_token(dict(token))
+    assert caught.value.status == 429
+    assert caught.value.error_code == "rate_limited"
+    assert caught.value.retry_after == 60
+    assert not caught.value.rejected
+    # The same refresh token still works: a failed request spends nothing.
+    refreshed = await implementation.async_refresh_token(dict(token))
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    assert [r.status for r in sim.token_requests("refresh_token")] == [429, 200]
+
+
+async def test_error_page_without_json(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """A proxy's HTML error page (no JSON, junk Retry-After) is an unknown error."""
+
+    async def bad_gateway(request: web.Request) -> web.Response:
+        return web.Response(
+            status=502,
+            text="<html>Bad gateway</html>",
+            content_type="text/html",
+            headers={"Retry-After": "soon"},
+        )
+
+    async def odd_json(request: web.Request) -> web.Response:
+        return web.json_response(["not", "an", "object"], status=400)
+
+    app = web.Application()
+    app.router.add_post("/oauth2/v3/token", bad_gateway)
+    app.router.add_post("/odd/oauth2/v3/token", odd_json)
+    async with TestServer(app, host="127.0.0.1") as server:
+        base = str(server.make_url("")).rstrip("/")
+        with pytest.raises(TokenRequestError) as caught:
+            await _implementation(hass, base).async_refresh_token(
+                {"refresh_token": "x", "expires_in": 1}
+            )
+        assert caught.value.error_code == "unknown"
+        assert caught.value.retry_after is None
+        with pytest.raises(TokenRequestError) as caught:
+            await _implementation(hass, f"{base}/odd").async_refresh_token(
+                {"refresh_token": "x", "expires_in": 1}
+            )
+        assert caught.value.error_code == "unknown"
+        assert caught.value.status == 400
+
+
+async def test_credentials_dialog_placeholders(hass: HomeAssistant) -> None:
+    """The credentials dialog links Tesla's dashboard and names the redirect URL."""
+    request = make_mocked_request(
+        "GET", "/", headers={HEADER_FRONTEND_BASE: "http://127.0.0.1:8123"}
+    )
+    token = current_request.set(request)
+    try:
+        placeholders = await async_get_description_placeholders(hass)
+    finally:
+        current_request.reset(token)
+    assert placeholders == {
+        "developer_url": "https://developer.tesla.com/dashboard",
+        "redirect_url": "http://127.0.0.1:8123/auth/external/callback",
+    }
+
+
+def test_parse_retry_after() -> None:
+    """Retry-After in seconds; negative clamps to 0; missing or junk is None."""
+    assert _parse_retry_after("120") == 120
+    assert _parse_retry_after("-5") == 0
+    assert _parse_retry_after(None) is None
+    assert _parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT") is None

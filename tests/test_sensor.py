@@ -31,12 +31,16 @@ async def test_token_sensors(
     assert state(hass, f"{prefix}_token_refreshes") == "0"
     assert state(hass, f"{prefix}_last_token_refresh") == "unknown"
     tokens = loaded_entry.runtime_data.tokens
-    assert state(hass, f"{prefix}_access_token_expires") == tokens.expires_at.isoformat()
+    assert state(hass, f"{prefix}_access_token_expires") == tokens.expires_at.isoformat(
+        timespec="seconds"
+    )
 
     await tokens.async_refresh(emergency=True)
     await hass.async_block_till_done()
     assert state(hass, f"{prefix}_token_refreshes") == "1"
-    assert state(hass, f"{prefix}_access_token_expires") == tokens.expires_at.isoformat()
+    assert state(hass, f"{prefix}_access_token_expires") == tokens.expires_at.isoformat(
+        timespec="seconds"
+    )
     assert state(hass, f"{prefix}_last_token_refresh") != "unknown"
 
     entry = entity_registry.async_get(f"{prefix}_token_status")

@@ -44,7 +44,9 @@ async def test_refresh_token(
     assert len(sim.token_requests("refresh_token")) == 2
 
 
-async def test_unknown_entry(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+async def test_unknown_entry(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
     """An unknown or unloaded entry id is a validation error."""
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(

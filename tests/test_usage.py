@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -62,7 +62,8 @@ async def test_persisted_and_rolled_over(
     seen: list[int] = []
     again.async_add_listener(lambda: seen.append(again.total_calls))
 
-    freezer.move_to("2026-12-01 00:00:01+00:00")
+    # Local midnight of 1 December in the test instance's time zone.
+    freezer.move_to(next_month_start(dt_util.utcnow()) + timedelta(seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert again.counts[ApiCategory.DATA] == 0
@@ -73,7 +74,9 @@ async def test_persisted_and_rolled_over(
 
     # A restart in a later month keeps last month's total as "previous".
     await again.async_save()
-    hass_storage[f"{DOMAIN}.usage.e1"]["data"]["period_start"] = "2026-10-01T00:00:00+00:00"
+    hass_storage[f"{DOMAIN}.usage.e1"]["data"]["period_start"] = (
+        "2026-10-01T00:00:00+00:00"
+    )
     later = ApiUsage(hass, "e1", bill_state_checks=True)
     await later.async_load()
     assert later.total_calls == 0

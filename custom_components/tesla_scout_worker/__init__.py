@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     async_get_config_entry_implementation,
@@ -23,14 +23,22 @@ from .const import (
     DOMAIN,
     FLEET_API_SERVERS,
 )
+from .coordinator import async_setup_scout, vehicle_gone
+from .entity import account_device_info
 from .models import TeslaConfigEntry, TeslaRuntimeData
 from .oauth import TeslaOAuth2Implementation
 from .redact import install_log_redaction
 from .services import async_setup_services
+from .session_manager import SessionManager
 from .token_manager import STORAGE_VERSION, TeslaTokenManager, TokenUnavailableError
 from .usage import ApiUsage
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.DEVICE_TRACKER,
+    Platform.SENSOR,
+]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -106,7 +114,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         vehicles=vehicles,
         options=dict(entry.options),
     )
+    # The account device first: vehicle devices name it as their via_device.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **account_device_info(entry)
+    )
+    await async_setup_scout(hass, entry)
+    sessions = SessionManager(hass, entry)
+    await sessions.async_load()
+    entry.runtime_data.sessions = sessions
+    entry.runtime_data.session_active = sessions.is_active
+    entry.async_on_unload(sessions.async_stop)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # After the coordinators and entities exist: re-arm and run what was missed.
+    await sessions.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 
@@ -124,9 +144,16 @@ async def async_unload_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> bo
     return unloaded
 
 
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: TeslaConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Allow removing only devices of vehicles that left the account."""
+    return vehicle_gone(entry, device_entry.identifiers)
+
+
 async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> None:
     """Delete what this entry stored besides the entry itself."""
-    for kind in ("tokens", "usage"):
+    for kind in ("tokens", "usage", "sessions"):
         await Store[dict[str, object]](
             hass, STORAGE_VERSION, f"{DOMAIN}.{kind}.{entry.entry_id}"
         ).async_remove()

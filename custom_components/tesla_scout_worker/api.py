@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError, ClientSession
-from homeassistant.exceptions import HomeAssistantError
 from tesla_fleet_api.exceptions import (
     InvalidRegion,
     InvalidToken,
@@ -24,6 +23,8 @@ from tesla_fleet_api.exceptions import (
 )
 from tesla_fleet_api.tesla.fleet import TeslaFleetApi
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
+
+from homeassistant.exceptions import HomeAssistantError
 
 from .const import DOMAIN, LOGGER
 from .token_manager import TeslaTokenManager

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 import logging
 from typing import Any
 
+import voluptuous as vol
+from yarl import URL
+
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     ConfigEntry,
@@ -15,8 +18,6 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import config_entry_oauth2_flow, selector
-import voluptuous as vol
-from yarl import URL
 
 from .const import (
     CONF_ARRIVAL_ENTITIES,

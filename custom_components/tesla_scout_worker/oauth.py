@@ -9,6 +9,7 @@ import json
 from typing import Any, cast
 
 from aiohttp import ClientResponse, ClientResponseError, ClientTimeout, ContentTypeError
+
 from homeassistant.components.application_credentials import (
     AuthImplementation,
     AuthorizationServer,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import voluptuous as vol
+
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
@@ -14,10 +16,10 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-import voluptuous as vol
 
 from .const import DOMAIN
 from .models import TeslaConfigEntry
+from .session_services import async_setup_session_services
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_EMERGENCY = "emergency"
@@ -96,3 +98,4 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=ENTRY_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
+    async_setup_session_services(hass)

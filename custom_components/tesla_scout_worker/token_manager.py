@@ -26,6 +26,7 @@ import hashlib
 from typing import Any
 
 from aiohttp import ClientError
+
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
@@ -76,6 +77,9 @@ class RefreshTier(StrEnum):
     EMERGENCY = "emergency"
     UNAUTHORIZED = "unauthorized"
     MANUAL = "manual"
+
+
+_LIMITED_TIERS = frozenset({RefreshTier.REACTIVE, RefreshTier.MANUAL})
 
 
 class TokenUnavailableError(HomeAssistantError):
@@ -147,6 +151,7 @@ class TeslaTokenManager:
         self._failures_in_row = 0
         self._reauth_required = False
         self._refreshing = False
+        self._stopped = False
         self._listeners: list[CALLBACK_TYPE] = []
         self._unsub_expiry: CALLBACK_TYPE | None = None
         self._unsub_retry: CALLBACK_TYPE | None = None
@@ -234,7 +239,12 @@ class TeslaTokenManager:
 
     @callback
     def async_stop(self) -> None:
-        """Cancel timers."""
+        """Cancel timers; a stopped manager never touches the chain again.
+
+        On a reload the next manager owns the refresh token: a late timer of
+        this one spending it would break the chain for both.
+        """
+        self._stopped = True
         for unsub in (self._unsub_interval, self._unsub_expiry, self._unsub_retry):
             if unsub is not None:
                 unsub()
@@ -312,7 +322,7 @@ class TeslaTokenManager:
         if self._last_attempt is None:
             return 0.0
         since = dt_util.utcnow() - self._last_attempt
-        if tier in (RefreshTier.REACTIVE, RefreshTier.MANUAL):
+        if tier in _LIMITED_TIERS:
             spacing = REACTIVE_MIN_SPACING
         elif self._last_error is not None:
             spacing = EMERGENCY_MIN_SPACING_AFTER_FAILURE
@@ -321,25 +331,39 @@ class TeslaTokenManager:
         return max(0.0, (spacing - since).total_seconds())
 
     async def _async_refresh(
-        self, tier: RefreshTier, reason: str, *, observed: str
+        self,
+        tier: RefreshTier,
+        reason: str,
+        *,
+        observed: str,
+        scheduled: bool = False,
     ) -> None:
         """Refresh single-flight.
 
         observed is the access token the caller saw; if it changed by the time
         the caller holds the lock, another refresh already did the work. A caller
-        that waited while another attempt ran gets that attempt's outcome.
+        that waited while another attempt ran gets that attempt's outcome. A
+        scheduled check stands down while a backoff retry is pending.
         """
         attempts_seen = self._attempts
         async with self._lock:
+            if self._stopped:
+                raise TokenUnavailableError("stopped")
             if self._reauth_required:
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="reauth_required"
                 )
-            if self.access_token != observed:
+            if self.access_token != observed or (
+                scheduled and self._unsub_retry is not None
+            ):
                 return
             if self._attempts != attempts_seen and self._last_error is not None:
                 raise self._last_error
-            if wait := self._rate_limit_left(tier):
+            wait = self._rate_limit_left(tier)
+            if wait and self._last_error is not None and tier not in _LIMITED_TIERS:
+                # An emergency right after a failed attempt: share its outcome.
+                raise self._last_error
+            if wait:
                 self.stats.rate_limited_count += 1
                 self._save_stats_later()
                 LOGGER.debug("Refresh (%s tier) held back for %.0f s", tier, wait)
@@ -504,7 +528,7 @@ class TeslaTokenManager:
         entry_token = self.entry.data[CONF_TOKEN]
         if entry_token.get("refresh_token") == self._token.get("refresh_token"):
             return
-        if self.entry.async_get_active_flows(self.hass, {SOURCE_REAUTH}):
+        if any(self.entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
             return
         LOGGER.warning(
             "The stored refresh token was changed outside the token manager; "
@@ -547,8 +571,15 @@ class TeslaTokenManager:
         await self._async_scheduled_check(_now)
 
     async def _async_scheduled_check(self, _now: datetime | None = None) -> None:
-        """Proactive tier: refresh when less than PROACTIVE_WINDOW remains."""
-        if self._reauth_required or self.remaining >= PROACTIVE_WINDOW:
+        """Proactive tier: refresh when less than PROACTIVE_WINDOW remains.
+
+        While a backoff retry is pending, that retry owns the next attempt.
+        """
+        if (
+            self._reauth_required
+            or self._unsub_retry is not None
+            or self.remaining >= PROACTIVE_WINDOW
+        ):
             return
         minutes = int(self.remaining.total_seconds() // 60)
         try:
@@ -556,6 +587,7 @@ class TeslaTokenManager:
                 RefreshTier.PROACTIVE,
                 f"{minutes} min left",
                 observed=self.access_token,
+                scheduled=True,
             )
         except HomeAssistantError:
             return  # logged, counted and scheduled for retry already

@@ -1,0 +1,168 @@
+"""Actions of special charging sessions: plan, cancel, list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, cast
+
+import voluptuous as vol
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_DEVICE_ID
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonValueType
+
+from .const import DOMAIN
+from .models import TeslaConfigEntry
+from .session_manager import MODES, SessionManager, SessionRequest, validation_error
+
+SERVICE_PLAN: Final = "plan_special_charging"
+SERVICE_CANCEL: Final = "cancel_special_charging"
+SERVICE_LIST: Final = "list_sessions"
+
+ATTR_TARGET_SOC: Final = "target_soc"
+ATTR_READY_BY: Final = "ready_by"
+ATTR_MODE: Final = "mode"
+ATTR_PRICE_ENTITY: Final = "price_entity"
+ATTR_CONTINUOUS: Final = "continuous"
+ATTR_QUEUE: Final = "queue"
+ATTR_SESSION_ID: Final = "session_id"
+
+PLAN_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_TARGET_SOC): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=100)
+        ),
+        vol.Required(ATTR_READY_BY): cv.datetime,
+        vol.Optional(ATTR_MODE): vol.In(MODES),
+        vol.Optional(ATTR_PRICE_ENTITY): cv.entity_id,
+        vol.Optional(ATTR_CONTINUOUS, default=True): cv.boolean,
+        vol.Optional(ATTR_QUEUE, default=False): cv.boolean,
+    }
+)
+CANCEL_SCHEMA: Final = vol.All(
+    vol.Schema(
+        {
+            vol.Optional(ATTR_SESSION_ID): cv.string,
+            vol.Optional(ATTR_DEVICE_ID): cv.string,
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_SESSION_ID, ATTR_DEVICE_ID),
+)
+LIST_SCHEMA: Final = vol.Schema({vol.Optional(ATTR_DEVICE_ID): cv.string})
+
+
+def _managers(hass: HomeAssistant) -> list[SessionManager]:
+    entries: list[TeslaConfigEntry] = [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+    return [e.runtime_data.sessions for e in entries if e.runtime_data.sessions]
+
+
+def _vehicle(hass: HomeAssistant, device_id: str) -> tuple[SessionManager, str]:
+    """Return the session manager and VIN of a vehicle device."""
+    device = dr.async_get(hass).async_get(device_id)
+    if device is None:
+        raise validation_error("device_not_found", {"device_id": device_id})
+    vins = {value for domain, value in device.identifiers if domain == DOMAIN}
+    for manager in _managers(hass):
+        for vehicle in manager.entry.runtime_data.vehicles:
+            if vehicle.get("vin") in vins:
+                return manager, str(vehicle["vin"])
+    raise validation_error("not_a_vehicle", {"device_id": device_id})
+
+
+def _aware(value: datetime) -> datetime:
+    """Take a naive ready-by as local time."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt_util.get_default_time_zone())
+    return value
+
+
+async def _async_plan(call: ServiceCall) -> ServiceResponse:
+    manager, vin = _vehicle(call.hass, call.data[ATTR_DEVICE_ID])
+    request = SessionRequest(
+        vin=vin,
+        target_soc=call.data[ATTR_TARGET_SOC],
+        ready_by=_aware(call.data[ATTR_READY_BY]),
+        mode=call.data.get(ATTR_MODE),
+        price_entity=call.data.get(ATTR_PRICE_ENTITY),
+        continuous=call.data[ATTR_CONTINUOUS],
+        source="queue" if call.data[ATTR_QUEUE] else "action",
+    )
+    if call.data[ATTR_QUEUE]:
+        need = await manager.async_enqueue(request)
+        return {
+            "queued": True,
+            "ready_by": need.ready_by.isoformat(),
+            "target_soc": need.target_soc,
+            "queue_length": len(manager.store.queue),
+        }
+    session = await manager.async_plan(request)
+    response: dict[str, Any] = session.public_dict(manager.device_id(vin))
+    response["plan"] = session.plan.as_dict()
+    return response
+
+
+async def _async_cancel(call: ServiceCall) -> ServiceResponse:
+    session_id: str | None = call.data.get(ATTR_SESSION_ID)
+    if session_id is None:
+        manager, vin = _vehicle(call.hass, call.data[ATTR_DEVICE_ID])
+        session = manager.open_session(vin)
+        if session is None:
+            raise validation_error("no_open_session")
+        session_id = session.id
+    else:
+        found = [m for m in _managers(call.hass) if session_id in m.sessions]
+        if not found:
+            raise validation_error("session_not_found", {"session_id": session_id})
+        manager = found[0]
+    session = await manager.async_cancel(session_id)
+    return session.public_dict(manager.device_id(session.vin))
+
+
+async def _async_list(call: ServiceCall) -> ServiceResponse:
+    if (device_id := call.data.get(ATTR_DEVICE_ID)) is not None:
+        manager, vin = _vehicle(call.hass, device_id)
+        return {"sessions": cast("list[JsonValueType]", manager.public_sessions(vin))}
+    sessions: list[dict[str, Any]] = []
+    for manager in _managers(call.hass):
+        sessions.extend(manager.public_sessions())
+    return {"sessions": cast("list[JsonValueType]", sessions)}
+
+
+@callback
+def async_setup_session_services(hass: HomeAssistant) -> None:
+    """Register the session actions."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_PLAN,
+        _async_plan,
+        schema=PLAN_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CANCEL,
+        _async_cancel,
+        schema=CANCEL_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_LIST,
+        _async_list,
+        schema=LIST_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )

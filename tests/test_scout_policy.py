@@ -1,0 +1,430 @@
+"""The scout's pure parts: polling policy, geometry, derived values, schedules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from custom_components.tesla_scout_worker.coordinator import (
+    HomeZone,
+    VehicleData,
+    _is_trigger,
+    build_vehicle_data,
+    has_off_peak_schedule,
+    time_to_minutes,
+)
+from custom_components.tesla_scout_worker.models import TeslaRuntimeData
+from custom_components.tesla_scout_worker.scout import (
+    Activity,
+    Observation,
+    PollSettings,
+    activity,
+    angle_between,
+    backoff,
+    bearing_deg,
+    distance_km,
+    eta,
+    heading_home,
+    is_driving,
+    mph_to_kmh,
+    next_interval,
+)
+from homeassistant.core import State
+from tesla_fleet_sim import DEFAULT_HOME, DEFAULT_WORK
+
+SETTINGS = PollSettings(
+    idle=timedelta(minutes=30),
+    asleep=timedelta(minutes=60),
+    driving_min=timedelta(minutes=1),
+)
+HOME = HomeZone(DEFAULT_HOME.lat, DEFAULT_HOME.lon, 0.1)
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("seen", "expected"),
+    [
+        (Observation(state="asleep"), timedelta(minutes=60)),
+        (Observation(state="offline"), timedelta(minutes=60)),
+        (Observation(state="online"), timedelta(minutes=30)),
+        (Observation(state="online", charging=True), timedelta(minutes=30)),
+        (Observation(state="online", driving=True), timedelta(minutes=30)),
+        # 20 km at 60 km/h: ETA 20 min, check again after 10.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=20,
+                speed_kmh=60,
+            ),
+            timedelta(minutes=10),
+        ),
+        # Far away: never longer than idle.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=200,
+                speed_kmh=100,
+            ),
+            timedelta(minutes=30),
+        ),
+        # Nearly there: never shorter than the minimum.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=0.2,
+                speed_kmh=50,
+            ),
+            timedelta(minutes=1),
+        ),
+        # Stopped at a light: assume 30 km/h; 5 km is 10 min, check after 5.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=5,
+                speed_kmh=0,
+            ),
+            timedelta(minutes=5),
+        ),
+        # Heading home but no home distance known: idle.
+        (
+            Observation(state="online", driving=True, heading_home=True),
+            timedelta(minutes=30),
+        ),
+    ],
+)
+def test_next_interval(seen: Observation, expected: timedelta) -> None:
+    """The policy in numbers."""
+    assert next_interval(SETTINGS, seen) == expected
+
+
+def test_idle_is_longer_than_the_sleep_timer() -> None:
+    """The default idle interval lets a parked car reach its ~15 min sleep."""
+    assert SETTINGS.idle > timedelta(minutes=15)
+
+
+def test_activity() -> None:
+    """Classification of observations."""
+    assert activity(Observation(state="asleep", driving=True)) is Activity.ASLEEP
+    assert activity(Observation(state="online", charging=True)) is Activity.CHARGING
+    assert activity(Observation(state="online")) is Activity.PARKED
+    assert (
+        activity(Observation(state="online", driving=True, heading_home=True))
+        is Activity.DRIVING_HOME
+    )
+
+
+def test_settings_keep_minimum_below_idle() -> None:
+    """A minimum above idle is capped at idle."""
+    settings = PollSettings(
+        idle=timedelta(minutes=5),
+        asleep=timedelta(minutes=60),
+        driving_min=timedelta(minutes=10),
+    )
+    assert settings.driving_min == timedelta(minutes=5)
+
+
+def test_backoff() -> None:
+    """Retry-After is a floor, never a ceiling."""
+    assert backoff(timedelta(minutes=30), 60) == timedelta(minutes=30)
+    assert backoff(timedelta(minutes=30), 7200) == timedelta(hours=2)
+    assert backoff(None, 0) == timedelta(seconds=1)
+
+
+def test_geometry() -> None:
+    """Distance, bearing and angles on a city scale."""
+    home, work = DEFAULT_HOME, DEFAULT_WORK
+    km = distance_km(home.lat, home.lon, work.lat, work.lon)
+    assert 14 < km < 16
+    assert distance_km(home.lat, home.lon, home.lat, home.lon) == 0
+    to_work = bearing_deg(home.lat, home.lon, work.lat, work.lon)
+    to_home = bearing_deg(work.lat, work.lon, home.lat, home.lon)
+    assert 180 < to_work < 270  # south-west
+    assert angle_between(to_work, to_home) == pytest.approx(180, abs=1)
+    assert angle_between(350, 10) == 20
+    assert eta(15, 30) == timedelta(minutes=30)
+    assert eta(-1, 30) == timedelta(0)
+    assert mph_to_kmh(None) is None
+    assert mph_to_kmh(10) == pytest.approx(16.09344)
+
+
+def test_heading_home() -> None:
+    """With an earlier sample the distance decides, else the heading."""
+    assert heading_home(
+        distance_km_now=4, previous_distance_km=5, heading=0, bearing_home=180
+    )
+    assert not heading_home(
+        distance_km_now=6, previous_distance_km=5, heading=180, bearing_home=180
+    )
+    assert heading_home(
+        distance_km_now=6, previous_distance_km=None, heading=200, bearing_home=150
+    )
+    assert not heading_home(
+        distance_km_now=6, previous_distance_km=None, heading=20, bearing_home=150
+    )
+    assert not heading_home(
+        distance_km_now=6, previous_distance_km=None, heading=None, bearing_home=150
+    )
+
+
+def test_is_driving() -> None:
+    """Shift state D/R/N or a speed means driving."""
+    assert is_driving("D", None)
+    assert is_driving(None, 12.0)
+    assert not is_driving("P", 0.0)
+    assert not is_driving(None, None)
+
+
+def payload(
+    *,
+    lat: float = DEFAULT_HOME.lat,
+    lon: float = DEFAULT_HOME.lon,
+    charging_state: str = "Disconnected",
+    shift_state: str | None = None,
+    speed: float | None = None,
+    heading: int = 0,
+) -> dict[str, Any]:
+    """Return a vehicle_data response body."""
+    return {
+        "charge_state": {
+            "battery_level": 55,
+            "charge_limit_soc": 80,
+            "charging_state": charging_state,
+            "charger_power": 11 if charging_state == "Charging" else 0,
+        },
+        "drive_state": {
+            "latitude": lat,
+            "longitude": lon,
+            "shift_state": shift_state,
+            "speed": speed,
+            "heading": heading,
+        },
+        "vehicle_state": {"car_version": "2025.14.3 abc"},
+        "charge_schedule_data": {"charge_schedules": []},
+    }
+
+
+def test_build_from_payload() -> None:
+    """Derived values from a fresh payload."""
+    data = build_vehicle_data(
+        state="online",
+        now=NOW,
+        payload=payload(charging_state="Charging"),
+        previous=None,
+        home=HOME,
+    )
+    assert data.fresh
+    assert data.location == (DEFAULT_HOME.lat, DEFAULT_HOME.lon)
+    assert data.distance_home_km == 0
+    assert data.at_home
+    assert data.plugged_in
+    assert data.charging
+    assert data.charging_state == "charging"
+    assert data.charger_power == 11
+    assert not data.driving
+    assert not data.heading_home
+
+
+def test_build_while_asleep_keeps_last_values() -> None:
+    """Asleep: the payload stays, charging is off, power is 0."""
+    first = build_vehicle_data(
+        state="online",
+        now=NOW,
+        payload=payload(charging_state="Charging"),
+        previous=None,
+        home=HOME,
+    )
+    later = NOW + timedelta(hours=1)
+    asleep = build_vehicle_data(
+        state="asleep", now=later, payload=None, previous=first, home=HOME
+    )
+    assert not asleep.fresh
+    assert asleep.checked_at == later
+    assert asleep.fetched_at == NOW
+    assert asleep.charge_state["battery_level"] == 55
+    assert asleep.at_home
+    assert asleep.plugged_in
+    assert asleep.charging is False
+    assert asleep.charging_state is None  # it stopped charging; how is unknown
+    assert asleep.charger_power == 0
+    offline = build_vehicle_data(
+        state="offline", now=later, payload=None, previous=first, home=HOME
+    )
+    assert offline.charging is None
+    assert offline.charger_power is None
+
+
+def test_build_without_anything() -> None:
+    """No payload ever and no home: everything unknown."""
+    data = build_vehicle_data(
+        state="asleep", now=NOW, payload=None, previous=None, home=None
+    )
+    assert data.location is None
+    assert data.at_home is None
+    assert data.plugged_in is None
+    assert data.charging is False
+    assert data.charging_state is None
+    no_home = build_vehicle_data(
+        state="online",
+        now=NOW,
+        payload=payload(shift_state="D", speed=30),
+        previous=None,
+        home=None,
+    )
+    assert no_home.driving
+    assert no_home.distance_home_km is None
+    assert not no_home.heading_home
+    weird = build_vehicle_data(
+        state="online",
+        now=NOW,
+        payload={"charge_state": {"charging_state": 3, "charger_power": "x"}},
+        previous=None,
+        home=HOME,
+    )
+    assert weird.charging_state is None
+    assert weird.charger_power is None
+    assert weird.plugged_in is None
+
+
+def test_build_driving_home_uses_the_previous_sample() -> None:
+    """Getting closer between two driving samples means coming home."""
+    work = DEFAULT_WORK
+    first = build_vehicle_data(
+        state="online",
+        now=NOW,
+        payload=payload(
+            lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=45
+        ),
+        previous=None,
+        home=HOME,
+    )
+    assert first.driving
+    assert first.speed_kmh == pytest.approx(48.28, abs=0.01)
+    assert first.heading_home  # heading north-east, home is east-north-east
+    closer = build_vehicle_data(
+        state="online",
+        now=NOW + timedelta(minutes=5),
+        payload=payload(
+            lat=(work.lat + DEFAULT_HOME.lat) / 2,
+            lon=(work.lon + DEFAULT_HOME.lon) / 2,
+            shift_state="D",
+            speed=30,
+            heading=180,  # a detour: the heading alone would say "away"
+        ),
+        previous=first,
+        home=HOME,
+    )
+    assert closer.heading_home
+    away = build_vehicle_data(
+        state="online",
+        now=NOW + timedelta(minutes=10),
+        payload=payload(
+            lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=45
+        ),
+        previous=closer,
+        home=HOME,
+    )
+    assert not away.heading_home
+
+
+def test_vehicle_data_observation() -> None:
+    """The policy input mirrors the data."""
+    data = VehicleData(state="online", checked_at=NOW, driving=True)
+    seen = data.observation()
+    assert seen.driving
+    assert not seen.charging
+    assert seen.state == "online"
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"),
+    [("22:00:00", 1320), ("06:30", 390), (90, 90), (1500.0, 60)],
+)
+def test_time_to_minutes(value: Any, minutes: int) -> None:
+    """Times of day from the time selector (or plain minutes)."""
+    assert time_to_minutes(value) == minutes
+
+
+def test_time_to_minutes_rejects_garbage() -> None:
+    """Not a time of day."""
+    with pytest.raises(ValueError, match="not a time of day"):
+        time_to_minutes("late")
+
+
+def schedule(**changes: Any) -> dict[str, Any]:
+    """Return a schedule as charge_schedule_data lists it."""
+    return {
+        "id": 1,
+        "days_of_week": 127,
+        "enabled": True,
+        "start_enabled": True,
+        "start_time": 1320,
+        "end_enabled": True,
+        "end_time": 360,
+        "one_time": False,
+        "latitude": DEFAULT_HOME.lat,
+        "longitude": DEFAULT_HOME.lon,
+    } | changes
+
+
+@pytest.mark.parametrize(
+    ("schedules", "found"),
+    [
+        ([schedule()], True),
+        ([schedule(days_of_week="All")], True),
+        ([schedule(latitude=DEFAULT_HOME.lat + 0.002)], True),  # ~220 m: same place
+        ([schedule(days_of_week=62)], False),  # weekdays only
+        ([schedule(one_time=True)], False),
+        ([schedule(enabled=False)], False),
+        ([schedule(start_time=1380)], False),
+        ([schedule(end_enabled=False)], False),
+        ([schedule(latitude=DEFAULT_WORK.lat, longitude=DEFAULT_WORK.lon)], False),
+        ([schedule(latitude=None)], False),
+        ([schedule(days_of_week="Weekdays")], False),
+        ([], False),
+    ],
+)
+def test_has_off_peak_schedule(schedules: list[dict[str, Any]], found: bool) -> None:
+    """Only a repeating, enabled, all-days 22:00-06:00 schedule at home counts."""
+    assert has_off_peak_schedule(schedules, 1320, 360, HOME) is found
+
+
+def test_triggers() -> None:
+    """Which state changes ask for a check."""
+
+    def changed(entity_id: str, old: str | None, new: str | None) -> bool:
+        return _is_trigger(
+            entity_id,
+            None if old is None else State(entity_id, old),
+            None if new is None else State(entity_id, new),
+            plugged_entity="sensor.wallbox",
+            home_state="home",
+        )
+
+    assert changed("person.me", "not_home", "home")
+    assert not changed("person.me", "home", "home")
+    assert not changed("person.me", "not_home", "Work")
+    assert not changed("person.me", None, "home")  # startup, not an arrival
+    assert not changed("person.me", "home", None)  # removed
+    assert changed("device_tracker.phone", "Work", "home")
+    assert changed("binary_sensor.gate", "off", "on")
+    assert not changed("binary_sensor.gate", "on", "off")
+    assert changed("sensor.wallbox", "available", "Charging")
+    assert changed("sensor.wallbox", "off", "on")
+    assert not changed("sensor.wallbox", "charging", "complete")
+
+
+def test_no_session_manager_means_no_session() -> None:
+    """Until a session manager plugs in, no car is in a charging session."""
+    data = TeslaRuntimeData(tokens=None, client=None, usage=None)  # type: ignore[arg-type]
+    assert data.session_active("5YJ3E7EB0KF000001") is False
+    assert data.coordinators == {}

@@ -1,0 +1,1061 @@
+"""Special charging sessions against the simulator, on a frozen clock."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+import json
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.tesla_scout_worker import session_manager
+from custom_components.tesla_scout_worker.api import FleetUnavailableError
+from custom_components.tesla_scout_worker.const import (
+    CONF_BATTERY_CAPACITY,
+    CONF_PRICE_ENTITY,
+    DOMAIN,
+)
+from custom_components.tesla_scout_worker.session_manager import (
+    EVENT_SESSION,
+    SessionManager,
+)
+from custom_components.tesla_scout_worker.sessions import SessionState
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.util import dt as dt_util
+from tesla_fleet_sim import (
+    AccountConfig,
+    SimClock,
+    SimConfig,
+    Simulator,
+    VehicleConfig,
+)
+from tesla_fleet_sim.config import DEFAULT_VIN
+
+TZ = "Europe/Warsaw"
+WARSAW = dt_util.get_time_zone(TZ)
+assert WARSAW is not None
+VIN = DEFAULT_VIN
+STORAGE_KEY = "tesla_scout_worker.sessions"
+
+
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    """Return a Warsaw time in January 2027 (day 13 is a Wednesday)."""
+    return datetime(2027, 1, day, hour, minute, tzinfo=WARSAW)
+
+
+START = local(13, 22, 30)
+READY_BY = local(14, 7)
+SEND_AT = local(14, 0, 19)
+CHARGE_START = local(14, 2, 19)
+CHARGE_END = local(14, 6)
+CLEANUP_AT = local(14, 6, 30)
+
+
+@pytest.fixture
+async def warsaw(hass: HomeAssistant) -> None:
+    """Run Home Assistant in the simulated car's time zone."""
+    await hass.config.async_set_time_zone(TZ)
+
+
+@pytest.fixture
+def sim(freezer: FrozenDateTimeFactory, warsaw: None) -> Simulator:
+    """A car at 41 % with a 50 % limit; 74.3 kWh, 11 kW (02:19-06:00 for 90 %)."""
+    freezer.move_to(START)
+    car = VehicleConfig(
+        battery_level=41, battery_capacity_kwh=74.3, charge_limit_soc=50
+    )
+    config = SimConfig(accounts=[AccountConfig(vehicles=[car])])
+    return Simulator(config, clock=SimClock.follow(dt_util.utcnow))
+
+
+@pytest.fixture(autouse=True)
+def fast_wait(freezer: FrozenDateTimeFactory) -> Any:
+    """Waits between wake-up checks move the frozen clock instead of sleeping."""
+
+    async def wait(seconds: float) -> None:
+        freezer.tick(timedelta(seconds=seconds))
+
+    with patch.object(session_manager, "async_wait", wait):
+        yield
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+) -> MockConfigEntry:
+    """The entry, set up with the car's capacity in the options."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_BATTERY_CAPACITY: 74.3}
+    )
+    await setup_entry()
+    assert config_entry.state is ConfigEntryState.LOADED
+    return config_entry
+
+
+def manager(entry: MockConfigEntry) -> SessionManager:
+    sessions = entry.runtime_data.sessions
+    assert sessions is not None
+    return sessions
+
+
+def device_id(hass: HomeAssistant) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, VIN)})
+    assert device is not None
+    return device.id
+
+
+async def advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
+) -> None:
+    """Move the clock to ``when`` and run everything that became due."""
+    freezer.move_to(when)
+    async_fire_time_changed(hass, when)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def plan(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
+    call = {
+        "device_id": device_id(hass),
+        "target_soc": 90,
+        "ready_by": READY_BY,
+        "mode": "off_peak",
+        **data,
+    }
+    response = await hass.services.async_call(
+        DOMAIN,
+        "plan_special_charging",
+        {key: value for key, value in call.items() if value is not None},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    return dict(response)
+
+
+def stored(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
+    return dict(hass_storage[f"{STORAGE_KEY}.{entry.entry_id}"]["data"])
+
+
+def stored_state(hass_storage: dict[str, Any], entry: MockConfigEntry) -> str:
+    sessions = stored(hass_storage, entry)["sessions"]
+    newest = max(sessions, key=lambda s: s["created_at"])
+    return str(newest["state"])
+
+
+def schedule_commands(sim: Simulator) -> list[str]:
+    return [
+        r.path for r in sim.api_requests("command") if "add_charge_schedule" in r.path
+    ]
+
+
+async def test_plan_send_charge_cleanup(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Planned, sent at exactly send_at, charged in the window, cleaned up."""
+    events = async_capture_events(hass, EVENT_SESSION)
+    car = sim.vehicle()
+    response = await plan(hass)
+    assert response["state"] == "scheduled"
+    assert response["send_at"] == SEND_AT.isoformat()
+    assert response["start"] == CHARGE_START.isoformat()
+    assert response["end"] == CHARGE_END.isoformat()
+    assert response["cleanup_at"] == CLEANUP_AT.isoformat()
+    assert VIN not in json.dumps(response)
+    assert stored_state(hass_storage, entry) == "scheduled"
+    assert VIN in json.dumps(stored(hass_storage, entry))  # needed after restarts
+    assert hass.states.get("sensor.sim_model_3_special_charging").state == "scheduled"
+    send_sensor = hass.states.get("sensor.sim_model_3_special_charging_send_time")
+    assert dt_util.parse_datetime(send_sensor.state) == SEND_AT
+    start_sensor = hass.states.get("sensor.sim_model_3_special_charging_start")
+    assert dt_util.parse_datetime(start_sensor.state) == CHARGE_START
+    sessions = manager(entry)
+    assert not entry.runtime_data.session_active(VIN)
+
+    # The car arrives home and is plugged in after the send (no early charge).
+    sim.schedule_event(local(14, 1), "plug_in")
+    await advance(hass, freezer, SEND_AT - timedelta(seconds=1))
+    assert stored_state(hass_storage, entry) == "scheduled"
+    await advance(hass, freezer, SEND_AT)
+    session = next(iter(sessions.sessions.values()))
+    assert session.state is SessionState.ACTIVE
+    assert session.send_started_at == SEND_AT  # lateness 0
+    assert car.charge_limit_soc == 90
+    schedules = car.charge_schedules
+    assert len(schedules) == 1
+    assert schedules[0]["one_time"] is True
+    assert (schedules[0]["start_time"], schedules[0]["end_time"]) == (139, 360)
+    assert schedules[0]["days_of_week"] == 1 << 4  # Thursday
+    assert session.schedule_id == schedules[0]["id"]
+    assert session.original_limit == 50
+    assert entry.runtime_data.session_active(VIN)
+    assert stored_state(hass_storage, entry) == "active"
+    assert hass.states.get("sensor.sim_model_3_special_charging").state == "active"
+
+    await advance(hass, freezer, local(14, 1, 30))
+    assert car.plugged_in
+    assert car.charging_state != "Charging"  # waits for the window
+    await advance(hass, freezer, CHARGE_START + timedelta(minutes=1))
+    assert car.charging_state == "Charging"
+    await advance(hass, freezer, CHARGE_END)
+    assert car.battery_level == pytest.approx(90, abs=0.01)
+
+    await advance(hass, freezer, CLEANUP_AT)
+    assert session.state is SessionState.COMPLETED
+    assert car.charge_limit_soc == 50
+    assert car.charge_schedules == []
+    assert stored_state(hass_storage, entry) == "completed"
+    assert not entry.runtime_data.session_active(VIN)
+    assert hass.states.get("sensor.sim_model_3_special_charging").state == "completed"
+    assert [e.data["state"] for e in events] == [
+        "scheduled",
+        "sending",
+        "active",
+        "cleaning",
+        "completed",
+    ]
+    assert all(e.data["device_id"] == device_id(hass) for e in events)
+    assert VIN not in json.dumps([e.data for e in events])
+    assert len(schedule_commands(sim)) == 1
+
+
+async def test_daily_check_end_to_end(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Queue -> daily check 23:00 -> send 00:19 -> charge 02:19-06:00 -> 06:30."""
+    car = sim.vehicle()
+    response = await plan(hass, queue=True)
+    assert response["queued"] is True
+    assert manager(entry).sessions == {}
+    assert len(stored(hass_storage, entry)["queue"]) == 1
+    sim.schedule_event(local(14, 0, 45), "plug_in")
+    sim.reset_accounting()
+
+    await advance(hass, freezer, local(13, 23))
+    (session,) = manager(entry).sessions.values()
+    assert session.source == "queue"
+    assert session.plan.send_at == SEND_AT
+    assert stored(hass_storage, entry)["queue"] == []
+    await advance(hass, freezer, SEND_AT)
+    assert session.state is SessionState.ACTIVE
+    assert session.send_started_at == SEND_AT
+    await advance(hass, freezer, CHARGE_START + timedelta(minutes=5))
+    assert car.charging_state == "Charging"
+    await advance(hass, freezer, CLEANUP_AT)
+    assert session.state is SessionState.COMPLETED
+    assert car.battery_level == pytest.approx(90, abs=0.01)
+    assert car.charge_limit_soc == 50
+    assert car.charge_schedules == []
+    assert sim.ledger.counts["wake"] <= 2
+    # Limit, schedule, limit: the car drops a one-time schedule when it ends.
+    assert sim.ledger.counts["command"] == 3
+
+    # The next daily check has nothing to plan.
+    await advance(hass, freezer, local(14, 23))
+    assert len(manager(entry).sessions) == 1
+
+
+async def test_restart_before_send(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A reload before the send re-arms it."""
+    await plan(hass)
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.ACTIVE
+    assert session.send_started_at == SEND_AT
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await advance(hass, freezer, CLEANUP_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.COMPLETED
+    assert len(schedule_commands(sim)) == 1
+    assert sim.vehicle().charge_limit_soc == 50
+    assert sim.vehicle().charge_schedules == []
+
+
+async def test_restart_while_sending(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A send cut off after adding the schedule resumes without a duplicate."""
+    await plan(hass)
+    client = entry.runtime_data.client
+    original = client.async_vehicle_data
+    calls = 0
+
+    async def flaky(vin: str, endpoints: tuple[str, ...] = ()) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if endpoints == ("charge_schedule_data",):
+            raise FleetUnavailableError("HTTP 503")
+        return await original(vin, endpoints)
+
+    with patch.object(client, "async_vehicle_data", flaky):
+        await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    assert session.schedule_pending
+    assert len(sim.vehicle().charge_schedules) == 1
+
+    await advance(hass, freezer, SEND_AT + timedelta(minutes=1))
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.ACTIVE
+    assert session.original_limit == 50  # not the 90 % already set
+    assert len(schedule_commands(sim)) == 1
+    assert len(sim.vehicle().charge_schedules) == 1
+    await advance(hass, freezer, CLEANUP_AT)
+    assert session.state is SessionState.COMPLETED
+    assert sim.vehicle().charge_limit_soc == 50
+    assert sim.vehicle().charge_schedules == []
+
+
+async def test_restart_while_cleaning(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A cleanup interrupted by a restart runs once at startup."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    sim.faults.fail_next("wake_up", 503)
+    await advance(hass, freezer, CLEANUP_AT)
+    assert stored_state(hass_storage, entry) == "cleaning"
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(CLEANUP_AT + timedelta(minutes=2))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.COMPLETED
+    assert sim.vehicle().charge_limit_soc == 50
+    assert sim.vehicle().charge_schedules == []
+    limits = [r for r in sim.api_requests("command") if "charge_limit" in r.path]
+    assert len(limits) == 2
+    await advance(hass, freezer, CLEANUP_AT + timedelta(minutes=10))
+    limits = [r for r in sim.api_requests("command") if "charge_limit" in r.path]
+    assert len(limits) == 2
+
+
+async def test_restart_after_cleanup_time(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Home Assistant down over the cleanup time: the cleanup runs at startup."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(local(14, 8))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.COMPLETED
+    assert sim.vehicle().charge_limit_soc == 50
+
+
+async def test_missed_send(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Down over the whole window: FAILED "missed" with a repair issue."""
+    events = async_capture_events(hass, EVENT_SESSION)
+    await plan(hass)
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(local(14, 6, 5))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.FAILED
+    assert session.reason == "missed"
+    assert events[-1].data["state"] == "failed"
+    assert events[-1].data["reason"] == "missed"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+    assert issue is not None
+    assert issue.translation_key == "session_failed_missed"
+    assert sim.api_requests("wake") == []
+
+
+async def test_late_start_sends_inside_window(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Down at send time but back inside the window: sent at once."""
+    await plan(hass)
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(local(14, 3))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.ACTIVE
+    assert len(sim.vehicle().charge_schedules) == 1
+
+
+async def test_transient_failures_then_deadline(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Server errors are retried every 3 minutes until the planned start."""
+    await plan(hass)
+    sim.faults.api_status = 503
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    await advance(hass, freezer, SEND_AT + timedelta(minutes=3))
+    await advance(hass, freezer, SEND_AT + timedelta(minutes=6))
+    assert len(sim.api_requests("wake")) == 3
+    assert session.state is SessionState.SENDING
+    await advance(hass, freezer, CHARGE_START - timedelta(minutes=1))
+    assert session.state is SessionState.FAILED
+    assert session.reason == "send_deadline"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+    assert issue is not None
+    assert not entry.runtime_data.session_active(VIN)
+
+
+async def test_transient_failure_recovers(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """One failed wake-up and a car that wakes late are retried."""
+    await plan(hass)
+    sim.config.wake_delay = timedelta(minutes=2)
+    sim.vehicle().fall_asleep()
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING  # not online after 45 s
+    await advance(hass, freezer, SEND_AT + timedelta(minutes=4))
+    assert session.state is SessionState.ACTIVE
+
+
+async def test_refused_after_limit_restores(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The car refuses the schedule: the limit is restored, then FAILED."""
+    await plan(hass)
+    sim.faults.fail_next(
+        "add_charge_schedule",
+        200,
+        body={"response": {"result": False, "reason": "too many schedules"}},
+    )
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.FAILED
+    assert session.reason == "command_refused"
+    assert sim.vehicle().charge_limit_soc == 50
+
+
+async def test_legacy_fallback(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Firmware without charge schedules gets the scheduled charging time."""
+    await plan(hass)
+    sim.faults.fail_next(
+        "add_charge_schedule",
+        200,
+        body={"response": {"result": False, "reason": "not supported"}},
+    )
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.ACTIVE
+    assert session.legacy
+    assert sim.vehicle().scheduled_charging == {"enabled": True, "time": 139}
+    await advance(hass, freezer, CLEANUP_AT)
+    assert session.state is SessionState.COMPLETED
+    assert sim.vehicle().scheduled_charging["enabled"] is False
+    assert sim.vehicle().charge_limit_soc == 50
+
+
+async def test_cancel_before_send(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Cancelled before the send: its trigger is gone, the car untouched."""
+    response = await plan(hass)
+    result = await hass.services.async_call(
+        DOMAIN,
+        "cancel_special_charging",
+        {"session_id": response["session_id"]},
+        blocking=True,
+        return_response=True,
+    )
+    assert result is not None
+    assert result["state"] == "cancelled"
+    assert stored_state(hass_storage, entry) == "cancelled"
+    await advance(hass, freezer, CLEANUP_AT)
+    assert sim.api_requests("wake") == []
+    assert sim.api_requests("command") == []
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "cancel_special_charging",
+            {"session_id": response["session_id"]},
+            blocking=True,
+        )
+    assert err.value.translation_key == "session_not_open"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "cancel_special_charging",
+            {"device_id": device_id(hass)},
+            blocking=True,
+        )
+    assert err.value.translation_key == "no_open_session"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "cancel_special_charging", {"session_id": "nope"}, blocking=True
+        )
+    assert err.value.translation_key == "session_not_found"
+
+
+async def test_cancel_after_send(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Cancelled while active: limit and schedule are restored first."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    assert len(sim.vehicle().charge_schedules) == 1
+    result = await hass.services.async_call(
+        DOMAIN,
+        "cancel_special_charging",
+        {"device_id": device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert result is not None
+    assert result["state"] == "cancelled"
+    assert sim.vehicle().charge_limit_soc == 50
+    assert sim.vehicle().charge_schedules == []
+    assert not entry.runtime_data.session_active(VIN)
+    await advance(hass, freezer, CLEANUP_AT)
+    removes = [r for r in sim.api_requests("command") if "remove_charge" in r.path]
+    assert len(removes) == 1
+
+
+async def test_schedule_dropped_by_car(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A one-time schedule the car dropped itself counts as removed."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    car = sim.vehicle()
+    (schedule,) = car.charge_schedules
+    car.remove_charge_schedule(schedule["id"])
+    await advance(hass, freezer, CLEANUP_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.COMPLETED
+    assert not [r for r in sim.api_requests("command") if "remove_charge" in r.path]
+
+
+async def test_replace_and_refuse(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A new plan replaces a scheduled one; an active one blocks new plans."""
+    first = await plan(hass)
+    second = await plan(hass, target_soc=80)
+    sessions = manager(entry).sessions
+    assert sessions[first["session_id"]].state is SessionState.CANCELLED
+    assert sessions[first["session_id"]].reason == "replaced"
+    send_at = dt_util.parse_datetime(second["send_at"])
+    assert send_at is not None
+    await advance(hass, freezer, send_at)
+    assert sessions[second["session_id"]].state is SessionState.ACTIVE
+    before = {k: v.as_dict() for k, v in sessions.items()}
+    with pytest.raises(ServiceValidationError) as err:
+        await plan(hass)
+    assert err.value.translation_key == "session_active"
+    assert {k: v.as_dict() for k, v in sessions.items()} == before
+    with pytest.raises(ServiceValidationError) as err:
+        await plan(hass, queue=True, ready_by=local(13, 20))
+    assert err.value.translation_key == "ready_by_not_after_now"
+
+
+async def test_bad_inputs_change_nothing(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Invalid requests give translated errors and store nothing."""
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"ready_by": local(13, 20)}, "ready_by_not_after_now"),
+        ({"mode": "prices"}, "price_entity_required"),
+        (
+            {"mode": "prices", "price_entity": "sensor.nope"},
+            "price_entity_unavailable",
+        ),
+        ({"target_soc": 30}, "nothing_to_charge"),
+    ]
+    for data, key in cases:
+        with pytest.raises(ServiceValidationError) as err:
+            await plan(hass, **data)
+        assert err.value.translation_key == key, data
+    hass.states.async_set("sensor.prices", "1", {"prices": "garbage"})
+    with pytest.raises(ServiceValidationError) as err:
+        await plan(hass, price_entity="sensor.prices", mode=None)
+    assert err.value.translation_key == "unrecognised_prices"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "plan_special_charging",
+            {"device_id": "nope", "target_soc": 90, "ready_by": READY_BY},
+            blocking=True,
+        )
+    assert err.value.translation_key == "device_not_found"
+    account = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, str(entry.unique_id))}
+    )
+    assert account is not None
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "list_sessions",
+            {"device_id": account.id},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "not_a_vehicle"
+    assert manager(entry).sessions == {}
+    assert f"{STORAGE_KEY}.{entry.entry_id}" not in hass_storage
+
+
+async def test_price_mode(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """The price entity in the options plans the cheapest block."""
+    slots = [
+        {
+            "start": (local(13, 22) + timedelta(hours=h)).isoformat(),
+            "end": (local(13, 23) + timedelta(hours=h)).isoformat(),
+            "value": 0.1 if h in (2, 3, 4, 5) else 0.5,
+        }
+        for h in range(9)
+    ]
+    hass.states.async_set("sensor.prices", "0.1", {"raw_today": slots})
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_PRICE_ENTITY: "sensor.prices"},
+    )
+    await hass.async_block_till_done()
+    response = await plan(hass, mode=None)
+    assert response["mode"] == "prices"
+    assert response["expected_cost"] is not None
+    assert dt_util.parse_datetime(response["start"]) >= local(14, 0)  # type: ignore[operator]
+
+
+async def test_soc_unknown_when_asleep(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """Without a known SoC and with the car asleep, planning is refused."""
+    sim.vehicle().fall_asleep()
+    coordinator = entry.runtime_data.coordinators[VIN]
+    with patch.object(coordinator, "data", None):
+        with pytest.raises(ServiceValidationError) as err:
+            await plan(hass)
+        assert err.value.translation_key == "soc_unknown"
+        assert sim.api_requests("wake") == []
+        sim.vehicle().come_online()
+        response = await plan(hass)
+        assert response["state"] == "scheduled"
+        sim.faults.fail_next("vehicle_data", 503)
+        with pytest.raises(ServiceValidationError) as err:
+            await plan(hass)
+        assert err.value.translation_key == "soc_unknown"
+
+
+async def test_list_sessions(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """list_sessions answers without VINs, for all cars or one."""
+    response = await plan(hass, ready_by="2027-01-14 07:00:00")  # naive: local
+    assert response["ready_by"] == READY_BY.isoformat()
+    everything = await hass.services.async_call(
+        DOMAIN, "list_sessions", {}, blocking=True, return_response=True
+    )
+    one = await hass.services.async_call(
+        DOMAIN,
+        "list_sessions",
+        {"device_id": device_id(hass)},
+        blocking=True,
+        return_response=True,
+    )
+    assert everything == one
+    assert everything is not None
+    assert len(everything["sessions"]) == 1  # type: ignore[arg-type]
+    assert VIN not in json.dumps(everything)
+
+
+async def test_calendar_daily_check(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Calendar events with a target are planned once by the daily check."""
+    from homeassistant.components.calendar import (
+        DATA_COMPONENT,
+        CalendarEntity,
+        CalendarEvent,
+    )
+    from homeassistant.setup import async_setup_component
+
+    class ChargingCalendar(CalendarEntity):
+        _attr_name = "Charging"
+
+        def __init__(self, events: list[CalendarEvent]) -> None:
+            self._events = events
+
+        @property
+        def event(self) -> CalendarEvent | None:
+            return None
+
+        async def async_get_events(
+            self, hass: HomeAssistant, start_date: datetime, end_date: datetime
+        ) -> list[CalendarEvent]:
+            return [
+                e
+                for e in self._events
+                if e.start_datetime_local < end_date
+                and e.end_datetime_local > start_date
+            ]
+
+    assert await async_setup_component(hass, "calendar", {})
+    calendar = ChargingCalendar(
+        [
+            CalendarEvent(
+                start=READY_BY,
+                end=READY_BY + timedelta(hours=1),
+                summary="Airport",
+                description="charge to 90%",
+            ),
+            CalendarEvent(
+                start=local(14, 9),
+                end=local(14, 10),
+                summary="Dentist",
+            ),
+        ]
+    )
+    await hass.data[DATA_COMPONENT].async_add_entities([calendar])
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options={CONF_BATTERY_CAPACITY: 74.3, "calendar_entity": "calendar.charging"},
+    )
+    await setup_entry()
+    await advance(hass, freezer, local(13, 23))
+    (session,) = manager(config_entry).sessions.values()
+    assert session.source == "calendar"
+    assert session.target_soc == 90
+    assert session.ready_by == READY_BY
+    assert session.plan.send_at == SEND_AT
+    # Asked again (e.g. a second check), the same need is not planned twice.
+    assert await manager(config_entry).async_daily_check() == []
+    await advance(hass, freezer, SEND_AT)
+    assert session.state is SessionState.ACTIVE
+    assert await manager(config_entry).async_daily_check() == []
+    assert len(manager(config_entry).sessions) == 1
+
+
+async def test_daily_check_keeps_far_needs_and_handles_errors(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Far needs stay queued, bad ones are dropped, a bad calendar is logged."""
+    hass.config_entries.async_update_entry(
+        config_entry, options={"calendar_entity": "calendar.missing"}
+    )
+    await setup_entry()
+    await plan(hass, queue=True, ready_by=local(20, 7))
+    await plan(hass, queue=True, mode="prices")  # no price entity: dropped
+    sessions = manager(config_entry)
+    assert await sessions.async_daily_check() == []
+    assert [n.ready_by for n in sessions.store.queue] == [local(20, 7)]
+    freezer.move_to(local(21, 8))
+    assert await sessions.async_daily_check() == []
+    assert sessions.store.queue == []
+
+
+async def test_send_failed_then_missed_restores(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Cut off after the limit was set and down past the window: undone, FAILED."""
+    await plan(hass)
+    sim.faults.fail_next("add_charge_schedule", 503)
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    assert sim.vehicle().charge_limit_soc == 90
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(local(14, 6, 5))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.FAILED
+    assert session.reason == "missed"
+    assert sim.vehicle().charge_limit_soc == 50
+    assert sim.vehicle().charge_schedules == []
+    # Finished sessions are left alone by the next start.
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert manager(entry).sessions[session.id].state is SessionState.FAILED
+
+
+async def test_unconfirmed_schedule_and_home_location(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A schedule missing from the read-back is retried, found, not duplicated."""
+    await plan(hass)
+    client = entry.runtime_data.client
+    original = client.async_vehicle_data
+    readbacks = 0
+
+    async def patched(vin: str, endpoints: tuple[str, ...] = ()) -> dict[str, Any]:
+        nonlocal readbacks
+        data = await original(vin, endpoints)
+        data.pop("drive_state", None)
+        if endpoints == ("charge_schedule_data",):
+            readbacks += 1
+            if readbacks == 1:
+                data["charge_schedule_data"] = {"charge_schedules": []}
+        return data
+
+    with patch.object(client, "async_vehicle_data", patched):
+        await advance(hass, freezer, SEND_AT)
+        (session,) = manager(entry).sessions.values()
+        assert session.state is SessionState.SENDING
+        await advance(hass, freezer, SEND_AT + timedelta(minutes=4))
+    assert session.state is SessionState.ACTIVE
+    (schedule,) = sim.vehicle().charge_schedules
+    assert schedule["id"] == session.schedule_id
+    assert schedule["latitude"] == pytest.approx(hass.config.latitude)
+    assert len(schedule_commands(sim)) == 1
+
+
+@pytest.mark.parametrize("originally_enabled", [False, True])
+async def test_legacy_retry_and_restore(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    originally_enabled: bool,
+) -> None:
+    """The legacy start time is retried and the car's own setting restored."""
+    car = sim.vehicle()
+    if originally_enabled:
+        car.set_scheduled_charging(True, 120)
+    await plan(hass)
+    sim.faults.fail_next(
+        "add_charge_schedule",
+        200,
+        body={"response": {"result": False, "reason": "not supported"}},
+    )
+    sim.faults.fail_next("set_scheduled_charging", 503)
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    await advance(hass, freezer, SEND_AT + timedelta(minutes=4))
+    assert session.state is SessionState.ACTIVE
+    assert car.scheduled_charging == {"enabled": True, "time": 139}
+    await advance(hass, freezer, CLEANUP_AT)
+    assert session.state is SessionState.COMPLETED
+    assert car.scheduled_charging["enabled"] is originally_enabled
+    if originally_enabled:
+        assert car.scheduled_charging["time"] == 120
+
+
+async def test_cleanup_gives_up(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An unreachable car is retried for hours, then FAILED with an issue."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    sim.faults.api_status = 503
+    await advance(hass, freezer, CLEANUP_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.CLEANING
+    with pytest.raises(ServiceValidationError) as err:
+        await manager(entry).async_cancel(session.id)
+    assert err.value.translation_key == "session_finishing"
+    await advance(hass, freezer, CLEANUP_AT + timedelta(minutes=5, seconds=30))
+    assert session.state is SessionState.CLEANING
+    await advance(hass, freezer, CLEANUP_AT + timedelta(hours=7))
+    assert session.state is SessionState.FAILED
+    assert session.reason == "cleanup_deadline"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+
+
+async def test_cleanup_refused(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The car refuses to restore the limit: FAILED with an issue."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    sim.faults.fail_next(
+        "set_charge_limit",
+        200,
+        body={"response": {"result": False, "reason": "invalid charge limit"}},
+    )
+    await advance(hass, freezer, CLEANUP_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.FAILED
+    assert session.reason == "cleanup_refused"
+
+
+async def test_cancel_after_send_schedule_gone(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A schedule the car no longer knows counts as removed."""
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    sim.faults.fail_next(
+        "remove_charge_schedule",
+        200,
+        body={"response": {"result": False, "reason": "schedule not found"}},
+    )
+    (session,) = manager(entry).sessions.values()
+    await manager(entry).async_cancel(session.id)
+    assert session.state is SessionState.CANCELLED
+    assert sim.vehicle().charge_limit_soc == 50
+
+
+async def test_cancel_while_retrying_send(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Cancelled while a failed send waits for its retry: nothing to undo."""
+    await plan(hass)
+    sim.faults.fail_next("wake_up", 503)
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    await manager(entry).async_cancel(session.id)
+    assert session.state is SessionState.CANCELLED
+    await advance(hass, freezer, SEND_AT + timedelta(minutes=5))
+    assert len(sim.api_requests("wake")) == 1
+
+
+async def test_manager_edges(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Stale triggers, unknown ids and a stopped manager do nothing."""
+    sessions = manager(entry)
+    assert sessions.vehicle_name("other") == "Tesla"
+    with pytest.raises(ServiceValidationError) as err:
+        await sessions.async_cancel("nope")
+    assert err.value.translation_key == "session_not_found"
+    await sessions._async_send("nope")
+    await sessions._async_cleanup("nope")
+    response = await plan(hass)
+    await sessions.async_cancel(response["session_id"])
+    await sessions._async_send(response["session_id"])
+    await sessions._async_cleanup(response["session_id"])
+    assert sim.api_requests("wake") == []
+
+    client = entry.runtime_data.client
+    coordinator = entry.runtime_data.coordinators[VIN]
+    with (
+        patch.object(coordinator, "data", None),
+        patch.object(client, "async_vehicle_data", return_value={}),
+        pytest.raises(ServiceValidationError) as err,
+    ):
+        await plan(hass)
+    assert err.value.translation_key == "soc_unknown"
+
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    await sessions.async_enqueue(
+        session_manager.SessionRequest(vin=VIN, target_soc=80, ready_by=READY_BY)
+    )
+    assert await sessions.async_daily_check() == []  # the car is busy
+    assert len(sessions.store.queue) == 1
+
+    await hass.config_entries.async_unload(entry.entry_id)
+    sessions.async_stop()
+    sessions._send_due(response["session_id"])
+    await hass.async_block_till_done(wait_background_tasks=True)

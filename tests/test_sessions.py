@@ -1,0 +1,275 @@
+"""Session model, state machine, storage and the manager's pure helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from custom_components.tesla_scout_worker.api import (
+    CommandFailedError,
+    FleetError,
+    FleetUnavailableError,
+)
+from custom_components.tesla_scout_worker.planner import (
+    ChargingPlan,
+    OffPeakWindow,
+    PlanRequest,
+    plan_charging,
+)
+from custom_components.tesla_scout_worker.session_manager import (
+    _event_start,
+    _is_unsupported,
+    _parse_time,
+    battery_level_of,
+    calendar_needs,
+    day_bit,
+    minutes_after_midnight,
+    target_from_text,
+)
+from custom_components.tesla_scout_worker.sessions import (
+    MAX_FINISHED_SESSIONS,
+    ChargingSession,
+    InvalidTransitionError,
+    QueuedNeed,
+    SessionState,
+    SessionStore,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+NOW = datetime(2027, 1, 13, 21, 30, tzinfo=UTC)
+
+
+def make_plan() -> ChargingPlan:
+    tz = dt_util.get_time_zone("Europe/Warsaw")
+    assert tz is not None
+    return plan_charging(
+        PlanRequest(
+            now=NOW.astimezone(tz),
+            current_soc=41,
+            target_soc=90,
+            capacity_kwh=74.3,
+            power_kw=11,
+            ready_by=datetime(2027, 1, 14, 7, 0, tzinfo=tz),
+            off_peak=OffPeakWindow(
+                time(22, 0),
+                time(6, 0),
+                tz,
+            ),
+        )
+    )
+
+
+def make_session(session_id: str = "s1", **kwargs: Any) -> ChargingSession:
+    plan = make_plan()
+    return ChargingSession(
+        id=session_id,
+        vin="VIN0001",
+        vehicle_name="Car",
+        target_soc=90,
+        ready_by=NOW + timedelta(hours=10),
+        plan=plan,
+        created_at=kwargs.pop("created_at", NOW),
+        **kwargs,
+    )
+
+
+def test_plan_matches_the_design_notes() -> None:
+    """41 % -> 90 % with 74.3 kWh at 11 kW: charge 02:19-06:00, send 00:19."""
+    plan = make_plan()
+    assert plan.start is not None
+    assert plan.send_at is not None
+    assert plan.cleanup_at is not None
+    assert plan.start.strftime("%H:%M") == "02:19"
+    assert plan.send_at.strftime("%H:%M") == "00:19"
+    assert plan.cleanup_at.strftime("%H:%M") == "06:30"
+
+
+def test_state_machine() -> None:
+    """Allowed transitions move on and record history; others raise."""
+    session = make_session()
+    assert session.is_open
+    assert not session.is_active
+    with pytest.raises(InvalidTransitionError):
+        session.transition(SessionState.ACTIVE, NOW)
+    session.transition(SessionState.SENDING, NOW)
+    assert session.is_active
+    assert not session.changed_car
+    session.limit_set = True
+    assert session.changed_car
+    session.transition(SessionState.ACTIVE, NOW)
+    session.transition(SessionState.CLEANING, NOW)
+    session.transition(SessionState.COMPLETED, NOW + timedelta(hours=1))
+    assert session.finished_at == NOW + timedelta(hours=1)
+    assert not session.is_open
+    assert [h["state"] for h in session.history] == [
+        "sending",
+        "active",
+        "cleaning",
+        "completed",
+    ]
+    with pytest.raises(InvalidTransitionError):
+        session.transition(SessionState.CANCELLED, NOW)
+
+
+def test_round_trip_and_public_dict() -> None:
+    """as_dict/from_dict keep everything; public_dict hides the VIN."""
+    session = make_session(
+        original_limit=50,
+        schedule_id=7,
+        outcome=SessionState.COMPLETED,
+        sent_at=NOW,
+        send_started_at=NOW,
+        need_key="queue:x",
+    )
+    again = ChargingSession.from_dict(session.as_dict())
+    assert again == session
+    public = session.public_dict("device-1")
+    assert "VIN0001" not in str(public)
+    assert public["device_id"] == "device-1"
+    assert public["start"] == session.plan.start.isoformat()  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="session without times"):
+        ChargingSession.from_dict({**session.as_dict(), "ready_by": None})
+
+
+def test_queued_need_round_trip() -> None:
+    """Queued needs survive storage."""
+    need = QueuedNeed(key="k", vin="V", target_soc=80, ready_by=NOW, mode="prices")
+    assert QueuedNeed.from_dict(need.as_dict()) == need
+
+
+async def test_store_load_save_prune(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """Bad records are skipped on load; old finished sessions are pruned."""
+    key = "tesla_scout_worker.sessions.entry1"
+    good = make_session("good").as_dict()
+    hass_storage[key] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": key,
+        "data": {
+            "sessions": [good, {"id": "broken"}],
+            "queue": [
+                QueuedNeed(key="q", vin="V", target_soc=80, ready_by=NOW).as_dict(),
+                {"key": "bad"},
+            ],
+            "planned_needs": ["a", "b"],
+        },
+    }
+    store = SessionStore(hass, "entry1")
+    await store.async_load()
+    assert list(store.sessions) == ["good"]
+    assert [n.key for n in store.queue] == ["q"]
+    assert store.planned_needs == ["a", "b"]
+
+    for index in range(MAX_FINISHED_SESSIONS + 3):
+        old = make_session(f"old{index}", created_at=NOW + timedelta(minutes=index))
+        old.transition(SessionState.CANCELLED, NOW + timedelta(minutes=index))
+        store.sessions[old.id] = old
+    await store.async_save()
+    saved = hass_storage[key]["data"]["sessions"]
+    ids = {s["id"] for s in saved}
+    assert "good" in ids  # open sessions are kept
+    assert len(ids) == MAX_FINISHED_SESSIONS + 1
+    assert "old0" not in ids
+    await store.async_remove()
+    assert key not in hass_storage
+
+
+async def test_store_empty(hass: HomeAssistant) -> None:
+    """Nothing stored: empty."""
+    store = SessionStore(hass, "nothing")
+    await store.async_load()
+    assert store.sessions == {}
+    assert store.queue == []
+
+
+def test_battery_level_of() -> None:
+    """The SoC is read from the shapes a coordinator may hold."""
+    assert battery_level_of(None) is None
+    assert battery_level_of({"charge_state": {"battery_level": 41}}) == 41.0
+    assert battery_level_of({"battery_level": "42"}) == 42.0
+    assert battery_level_of({"charge_state": {}}) is None
+    assert battery_level_of(SimpleNamespace(battery_level=43)) == 43.0
+    assert battery_level_of(SimpleNamespace(charge_state={"battery_level": 44})) == 44.0
+    assert battery_level_of(SimpleNamespace(charge_state=None)) is None
+    assert battery_level_of({"battery_level": "full"}) is None
+
+
+def test_target_from_text() -> None:
+    """The first plausible percentage wins."""
+    assert target_from_text("Charge 90% for the trip") == 90
+    assert target_from_text("Trip: 250% no, 85 %") == 85
+    assert target_from_text("Charge to 0%") is None
+    assert target_from_text("Dentist") is None
+
+
+async def test_local_time_helpers(hass: HomeAssistant) -> None:
+    """Minutes and day bits are local (SUN=1 ... SAT=64)."""
+    await hass.config.async_set_time_zone("Europe/Warsaw")
+    # 2027-01-14 01:19 UTC is Thursday 02:19 in Warsaw.
+    moment = datetime(2027, 1, 14, 1, 19, tzinfo=UTC)
+    assert minutes_after_midnight(moment) == 139
+    assert day_bit(moment) == 1 << 4
+    assert day_bit(datetime(2027, 1, 17, 12, tzinfo=UTC)) == 1  # Sunday
+    assert _parse_time("bogus", "23:00:00").hour == 23
+    assert _parse_time(None, "06:00:00").hour == 6
+
+
+def test_is_unsupported() -> None:
+    """Old firmware is recognised by the reason or the error type."""
+    assert _is_unsupported(CommandFailedError("add_charge_schedule", "not supported"))
+    assert not _is_unsupported(CommandFailedError("add_charge_schedule", "too many"))
+    assert _is_unsupported(FleetError("api_error", error="InvalidCommand"))
+    assert not _is_unsupported(FleetError("api_error", error="Forbidden"))
+    assert not _is_unsupported(FleetUnavailableError("HTTP 503"))
+    assert not _is_unsupported(FleetError())
+
+
+async def test_event_start_and_calendar_needs(hass: HomeAssistant) -> None:
+    """Event starts parse from datetimes, strings and dates."""
+    await hass.config.async_set_time_zone("Europe/Warsaw")
+    assert _event_start(None) is None
+    assert _event_start("not a date") is None
+    aware = datetime(2027, 1, 14, 7, tzinfo=UTC)
+    assert _event_start(aware) == aware
+    assert _event_start("2027-01-14T07:00:00+00:00") == aware
+    naive = _event_start("2027-01-14T08:00:00")
+    assert naive is not None
+    assert naive.utcoffset() == timedelta(hours=1)
+    day = _event_start("2027-01-15")
+    assert day is not None
+    assert (day.hour, day.utcoffset()) == (0, timedelta(hours=1))
+
+    vehicles = [
+        {"vin": "VIN1", "display_name": "Red"},
+        {"vin": "VIN2", "display_name": "Blue"},
+    ]
+    events = [
+        {"summary": "Trip 90%", "start": "2027-01-14T07:00:00+01:00"},
+        {"summary": "Blue", "description": "charge 80 %", "start": aware},
+        {"summary": "No target", "start": "2027-01-14T09:00:00+01:00"},
+        {"summary": "Past 70%", "start": "2027-01-13T09:00:00+01:00"},
+        "garbage",
+    ]
+    needs = calendar_needs("calendar.c", events, vehicles, NOW)
+    assert [(n.vin, n.target_soc) for n in needs] == [("VIN1", 90), ("VIN2", 80)]
+    assert needs[0].key != needs[1].key
+
+
+async def test_default_wait_sleeps() -> None:
+    """The production wait is a plain sleep."""
+    from custom_components.tesla_scout_worker.session_manager import async_wait
+
+    await async_wait(0)
+
+
+def test_is_unsupported_other_errors() -> None:
+    """Errors that are not Fleet errors never mean old firmware."""
+    from homeassistant.exceptions import HomeAssistantError
+
+    assert not _is_unsupported(HomeAssistantError())
