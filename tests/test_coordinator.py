@@ -726,3 +726,37 @@ async def test_other_home_zone(
     assert commands(sim) == ["set_charge_limit", "add_charge_schedule"]
     placed = sim.vehicle().charge_schedules[0]
     assert abs(placed["latitude"] - WORK.lat) < 1e-6
+
+
+async def test_thirty_days_of_tokens_and_commuting(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    config_entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+) -> None:
+    """A month of 8 h tokens while the scout follows a commuting car.
+
+    No Fleet API call ever goes out with an expired token, every refresh is
+    the scheduled one (about three a day, one per token lifetime), and the
+    car is never woken.
+    """
+    days = 30
+    car = sim.vehicle()
+    sim.add_daily_plan(None, DayPlan.commuter(), days=days, plug_in_days=(0, 2, 4))
+    entry = await setup_entry()
+    tokens = entry.runtime_data.tokens
+
+    await advance(hass, freezer, timedelta(days=days), step=timedelta(minutes=10))
+
+    refreshes = sim.token_requests("refresh_token")
+    lifetime_hours = 8
+    assert days * 24 / lifetime_hours <= len(refreshes) <= days * 24 / 7.5 + 1
+    assert all(r.status == 200 for r in refreshes)
+    assert tokens.stats.refresh_count == len(refreshes)
+    assert tokens.stats.failed_count == 0
+    assert tokens.stats.last_tier == "proactive"
+    assert sim.api_requests("data")
+    assert not [r for r in sim.api_requests() if r.expired]
+    assert car.wake_count == 0
+    assert len(car.trips) == 2 * days

@@ -578,7 +578,7 @@ class TeslaTokenManager:
         if (
             self._reauth_required
             or self._unsub_retry is not None
-            or self.remaining >= PROACTIVE_WINDOW
+            or self.remaining > PROACTIVE_WINDOW  # the timer fires right at the edge
         ):
             return
         minutes = int(self.remaining.total_seconds() // 60)
