@@ -51,6 +51,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .listeners import Listeners
 from .models import TeslaConfigEntry
 from .planner import (
     MODE_DEADLINE,
@@ -117,7 +118,6 @@ ONLINE: Final = "online"
 MODES: Final = (MODE_OFF_PEAK, MODE_PRICES, MODE_DEADLINE)
 
 type WaitFunction = Callable[[float], Awaitable[None]]
-type SessionListener = Callable[[], None]
 
 
 async def async_wait(seconds: float) -> None:
@@ -250,7 +250,7 @@ class SessionManager:
         self._wait = wait
         self._timers: dict[str, CALLBACK_TYPE] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._listeners: list[SessionListener] = []
+        self._listeners = Listeners()
         self._unsub_daily: CALLBACK_TYPE | None = None
         self._stopped = False
 
@@ -351,15 +351,9 @@ class SessionManager:
         return [s.public_dict(self.device_id(s.vin)) for s in chosen]
 
     @callback
-    def async_add_listener(self, listener: SessionListener) -> CALLBACK_TYPE:
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call ``listener`` after every change; returns the remover."""
-        self._listeners.append(listener)
-
-        @callback
-        def remove() -> None:
-            self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     # ------------------------------------------------------------ planning
 
@@ -932,8 +926,7 @@ class SessionManager:
                 "vehicle": session.vehicle_name,
             },
         )
-        for listener in list(self._listeners):
-            listener()
+        self._listeners.notify()
 
     @callback
     def _raise_issue(self, session: ChargingSession) -> None:

@@ -40,6 +40,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_TOKEN, DOMAIN, LOGGER
+from .listeners import Listeners
 from .oauth import TeslaOAuth2Implementation, TokenRequestError
 
 PROACTIVE_CHECK_INTERVAL = timedelta(hours=2)
@@ -152,7 +153,7 @@ class TeslaTokenManager:
         self._reauth_required = False
         self._refreshing = False
         self._stopped = False
-        self._listeners: list[CALLBACK_TYPE] = []
+        self._listeners = Listeners()
         self._unsub_expiry: CALLBACK_TYPE | None = None
         self._unsub_retry: CALLBACK_TYPE | None = None
         self._unsub_interval: CALLBACK_TYPE | None = None
@@ -198,18 +199,11 @@ class TeslaTokenManager:
     @callback
     def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call update whenever the token or its health changes."""
-        self._listeners.append(update)
-
-        @callback
-        def remove() -> None:
-            self._listeners.remove(update)
-
-        return remove
+        return self._listeners.add(update)
 
     @callback
     def _notify(self) -> None:
-        for update in list(self._listeners):
-            update()
+        self._listeners.notify()
 
     # -------------------------------------------------------------- lifecycle
 

@@ -12,6 +12,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, PRICE_COMMAND, PRICE_DATA, PRICE_WAKE
+from .listeners import Listeners
 
 STORAGE_VERSION = 1
 SAVE_DELAY = 30  # seconds
@@ -63,7 +64,7 @@ class ApiUsage:
         self.period_start = month_start(dt_util.now())
         self.counts: dict[ApiCategory, int] = dict.fromkeys(ApiCategory, 0)
         self.previous: dict[str, Any] | None = None
-        self._listeners: list[CALLBACK_TYPE] = []
+        self._listeners = Listeners()
         self._unsub_rollover: CALLBACK_TYPE | None = None
 
     async def async_load(self) -> None:
@@ -158,15 +159,8 @@ class ApiUsage:
     @callback
     def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call update whenever the counters change."""
-        self._listeners.append(update)
-
-        @callback
-        def remove() -> None:
-            self._listeners.remove(update)
-
-        return remove
+        return self._listeners.add(update)
 
     @callback
     def _notify(self) -> None:
-        for update in list(self._listeners):
-            update()
+        self._listeners.notify()
