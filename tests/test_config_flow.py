@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import ClientSession
@@ -312,3 +313,20 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
 def test_valid_url(value: str, expected: bool) -> None:
     """URL validation accepts only absolute http(s) URLs."""
     assert valid_url(value) is expected
+
+
+async def test_unknown_region_uses_north_america(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim: Simulator,
+    sim_url: str,
+) -> None:
+    """An ou_code without a known Fleet API server falls back to "na"."""
+    account = sim.config.accounts[0]
+    sim.config.accounts[0] = replace(account, region="xx")
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].data[CONF_REGION] == "na"

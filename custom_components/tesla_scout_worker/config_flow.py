@@ -152,9 +152,8 @@ class TeslaScoutWorkerFlowHandler(
         self._abort_if_unique_id_configured()
         id_claims = decode_jwt_claims(str(token.get("id_token", "")))
         title = str(id_claims.get("email") or DEFAULT_TITLE)
-        entry_data = {**data, CONF_REGION: region}
-        if self._server_url:
-            entry_data[CONF_SERVER_URL] = self._server_url
+        # No server URL (None) means Tesla's own servers for the region.
+        entry_data = {**data, CONF_REGION: region, CONF_SERVER_URL: self._server_url}
         return self.async_create_entry(title=title, data=entry_data)
 
     async def async_step_reauth(
