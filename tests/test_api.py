@@ -71,6 +71,18 @@ async def test_command_refused(
     assert err.value.reason
 
 
+async def test_only_charging_commands(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """Anything but the charging commands is refused before a request is made."""
+    client = loaded_entry.runtime_data.client
+    before = len(sim.api_requests())
+    for command in ("door_unlock", "remote_start_drive", "_vehicle", "vin"):
+        with pytest.raises(ValueError, match="Not a command"):
+            await client.async_command(vin, command)
+    assert len(sim.api_requests()) == before
+
+
 async def test_rate_limited(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
 ) -> None:

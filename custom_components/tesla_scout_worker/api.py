@@ -218,7 +218,12 @@ class FleetClient:
     async def async_command(
         self, vin: str, command: str, **params: Any
     ) -> dict[str, Any]:
-        """Send a command; raise CommandFailedError when the car says no."""
+        """Send a command; raise CommandFailedError when the car says no.
+
+        Only the charging commands this integration uses can be sent.
+        """
+        if command not in COMMANDS:
+            raise ValueError(f"Not a command this integration sends: {command}")
 
         async def send(api: TeslaFleetApi) -> dict[str, Any]:
             method = getattr(self._vehicle(api, vin), command)
@@ -229,6 +234,19 @@ class FleetClient:
         if not response.get("result", False):
             raise CommandFailedError(command, str(response.get("reason") or ""))
         return dict(response)
+
+
+COMMANDS = frozenset(
+    {
+        "set_charge_limit",
+        "charge_start",
+        "charge_stop",
+        "set_charging_amps",
+        "add_charge_schedule",
+        "remove_charge_schedule",
+        "set_scheduled_charging",
+    }
+)
 
 
 def _translate(err: TeslaFleetError) -> FleetError:
