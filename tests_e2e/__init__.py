@@ -1,0 +1,1 @@
+"""Browser test of the demo (scripts/test-e2e); not part of scripts/test."""
