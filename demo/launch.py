@@ -402,8 +402,8 @@ def describe(demo: Demo) -> str:
     day = demo.profile.day
     if demo.settings.with_day and day is not None:
         car = (
-            f"The car lives a compressed day every {day.cycle_minutes:g} minutes"
-            " on the real clock (see demo/sim_profile.json)."
+            f"The car lives a compressed day every {day.cycle_minutes:g} minutes,"
+            " on the real clock (demo/sim_profile.json)."
         )
     else:
         car = "The car stays parked."
@@ -420,8 +420,9 @@ The application credentials for the simulator are already there; the sign-in
 window approves by itself.
 
 Then open the dashboard: {demo.ha_url}{DASHBOARD_PATH}
-{car} Press "Force update" to look at the car now, or lower the check
-intervals in the integration's options.
+{car}
+The scout looks at a parked car every 30 minutes: press "Force update" to look
+now, or lower the check intervals in the integration's options.
 
 Logs: {demo.ha_log}, {demo.config_dir / "home-assistant.log"}, {demo.sim_log}
 Press Ctrl-C to stop.
