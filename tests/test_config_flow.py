@@ -9,6 +9,7 @@ from aiohttp import ClientSession
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+import voluptuous as vol
 from yarl import URL
 
 from custom_components.tesla_scout_worker.config_flow import valid_url
@@ -298,6 +299,27 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
     assert loaded_entry.options[CONF_ARRIVAL_ENTITIES] == ["person.driver"]
     assert loaded_entry.state is ConfigEntryState.LOADED
     assert loaded_entry.runtime_data.options == dict(loaded_entry.options)
+
+
+async def test_options_arrival_triggers_optional(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Arrival triggers may be left empty; clearing them removes them."""
+    hass.config_entries.async_update_entry(
+        loaded_entry, options={CONF_ARRIVAL_ENTITIES: ["person.driver"]}
+    )
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    scout_schema = result["data_schema"].schema["scout"].schema.schema
+    marker = next(key for key in scout_schema if key == CONF_ARRIVAL_ENTITIES)
+    assert isinstance(marker, vol.Optional)
+    assert marker.description == {"suggested_value": ["person.driver"]}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"scout": {}, "charging": {}}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_ARRIVAL_ENTITIES not in loaded_entry.options
 
 
 @pytest.mark.parametrize(

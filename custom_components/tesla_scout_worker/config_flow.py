@@ -265,7 +265,7 @@ def _section_schema(
     schema: dict[vol.Marker, Any] = {}
     for key, (default, field_selector) in fields.items():
         current = options.get(key, default)
-        if default is None:
+        if default is None or default == []:  # may be left empty: optional
             marker: vol.Marker = vol.Optional(
                 key, description={"suggested_value": current}
             )
