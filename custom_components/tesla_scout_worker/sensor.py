@@ -56,7 +56,6 @@ def _usage_count(category: ApiCategory) -> AccountSensorDescription:
         translation_key=f"api_calls_{category}",
         source=Source.USAGE,
         state_class=SensorStateClass.TOTAL,
-        native_unit_of_measurement="calls",
         value_fn=lambda data: data.usage.counts[category],
         last_reset_fn=lambda data: data.usage.period_start,
     )
