@@ -1,0 +1,1 @@
+"""Benchmarks: the integration against the Fleet API simulator on a controlled clock."""

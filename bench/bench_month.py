@@ -1,0 +1,285 @@
+"""Month: the reference commuter profile for 30 days, one simulator per policy.
+
+Policies:
+
+* ``scout``: this integration with default options;
+* ``scout_arrival_trigger``: the same plus the driver's phone as arrival
+  trigger (the phone's tracker turns ``home`` when the car arrives);
+* ``fixed_10min``: HA core's ``tesla_fleet`` behaviour (see baselines.py);
+* ``fixed_1min``: the same every minute.
+
+Every policy runs the same weekly special charging session: the integration
+plans and runs it, and the baselines replay the requests the integration's
+session made at the same moments, so every car charges alike and the
+difference between the policies is what watching the car costs.
+
+Run the scout first: the baselines read its session requests.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+
+from custom_components.tesla_scout_worker.const import CONF_ARRIVAL_ENTITIES
+from custom_components.tesla_scout_worker.session_manager import EVENT_SESSION
+from custom_components.tesla_scout_worker.token_manager import EVENT_REAUTH_REQUIRED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers.event import (
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+)
+from homeassistant.util import dt as dt_util
+from tesla_fleet_sim import SimClock, Simulator, running_simulator
+
+from .baselines import FixedPoller
+from .conftest import add_entry, plan_session, prepare_hass, setup_entry
+from .fragments import read_fragment, wall_clock, write_fragment
+from .harness import (
+    Call,
+    CallLog,
+    Clock,
+    Profile,
+    Window,
+    arrival_delays,
+    awake_seconds_without_polling,
+    cost_per_day,
+    home_state_error,
+    in_windows,
+    local_iso,
+    session_windows,
+)
+
+PROFILE = Profile(start=date(2025, 6, 2))  # a Monday; no DST change in the month
+AT_HOME = "binary_sensor.sim_model_3_at_home"
+PHONE = "device_tracker.driver_phone"
+SESSION_CALLS = "month_session_calls"
+
+
+@pytest.mark.parametrize("policy", ["scout", "scout_arrival_trigger"])
+async def test_month_scout(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    socket_enabled: None,
+    fast_wake_wait: None,
+    policy: str,
+) -> None:
+    """The integration follows the commuter for a month."""
+    started = wall_clock()
+    freezer.move_to(PROFILE.start_at)
+    await prepare_hass(hass)
+    sim = PROFILE.build(SimClock.follow(dt_util.utcnow))
+    car = sim.vehicle()
+    log = CallLog()
+    calls = log.watch(sim)
+    home_states: list[tuple[datetime, bool]] = []
+    session_events: list[tuple[datetime, str, str]] = []
+    reauths: list[datetime] = []
+
+    @callback
+    def _at_home(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if new is not None and new.state in ("on", "off"):
+            home_states.append((dt_util.utcnow(), new.state == "on"))
+
+    @callback
+    def _session(event: Event[dict[str, Any]]) -> None:
+        session_events.append(
+            (dt_util.utcnow(), event.data["session_id"], event.data["state"])
+        )
+
+    @callback
+    def _reauth(event: Event[dict[str, Any]]) -> None:
+        reauths.append(dt_util.utcnow())
+
+    unsubs = [
+        async_track_state_change_event(hass, AT_HOME, _at_home),
+        hass.bus.async_listen(EVENT_SESSION, _session),
+        hass.bus.async_listen(EVENT_REAUTH_REQUIRED, _reauth),
+    ]
+    options: dict[str, Any] = {}
+    if policy == "scout_arrival_trigger":
+        options[CONF_ARRIVAL_ENTITIES] = [PHONE]
+        unsubs.extend(_phone_follows_the_car(hass))
+    with log.active():
+        async with running_simulator(sim) as server:
+            entry = add_entry(hass, sim, server.url, options=options)
+            await setup_entry(hass, entry)
+            clock = Clock(hass, freezer)
+            for need in PROFILE.sessions():
+                await clock.run_until(need.planned_at)
+                await plan_session(
+                    hass, car.vin, need.target_soc, need.ready_by, mode="off_peak"
+                )
+            await clock.run_until(PROFILE.end_at)
+            token_stats = entry.runtime_data.tokens.as_dict()
+            manager = entry.runtime_data.sessions
+            assert manager is not None
+            sessions = manager.public_sessions()
+            assert await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done(wait_background_tasks=True)
+    for unsub in unsubs:
+        unsub()
+
+    assert home_states, f"{AT_HOME} never changed: was the entity renamed?"
+    windows = session_windows(session_events)
+    result = month_result(policy, sim, calls, home_states, windows)
+    refreshes = sim.token_requests("refresh_token")
+    result |= {
+        "token_refreshes": len(refreshes),
+        "token_refresh_failures": sum(1 for r in refreshes if r.status != 200),
+        "reauths": len(reauths),
+        "token_manager_refresh_count": token_stats["refresh_count"],
+        "sessions": [
+            {"state": s["state"], "send_at": s["send_at"], "start": s["start"]}
+            for s in sorted(sessions, key=lambda s: str(s["send_at"]))
+        ],
+        "clock_steps": clock.steps,
+        "wall_seconds": round(wall_clock() - started, 2),
+    }
+    write_fragment(f"month_{policy}", result)
+    if policy == "scout":
+        write_fragment(
+            SESSION_CALLS,
+            {
+                "windows": [
+                    {"start": w.start.isoformat(), "end": w.end.isoformat()}
+                    for w in windows
+                ],
+                "calls": [call_dict(c) for c in calls if in_windows(c.at, windows)],
+            },
+        )
+
+
+def _phone_follows_the_car(hass: HomeAssistant) -> list[Any]:
+    """Move the driver's phone: home when the car arrives, away when it leaves."""
+    hass.states.async_set(PHONE, "home")
+    unsubs = []
+    for drive in PROFILE.drives():
+        arrived = drive.at + timedelta(minutes=drive.minutes)
+        for moment, state in (
+            (drive.at, "not_home"),
+            (arrived, "home" if drive.action == "drive_home" else "not_home"),
+        ):
+
+            @callback
+            def _set(_now: datetime, state: str = state) -> None:
+                hass.states.async_set(PHONE, state)
+
+            unsubs.append(async_track_point_in_utc_time(hass, _set, moment))
+    return unsubs
+
+
+@pytest.mark.parametrize(
+    ("policy", "minutes"), [("fixed_10min", 10), ("fixed_1min", 1)]
+)
+async def test_month_fixed_poll(policy: str, minutes: int) -> None:
+    """A fixed poll follows the same commuter, replaying the same sessions."""
+    started = wall_clock()
+    recorded = read_fragment(SESSION_CALLS) or {"windows": [], "calls": []}
+    replay = [call_from_dict(c) for c in recorded["calls"]]
+    windows = [
+        Window(datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"]))
+        for w in recorded["windows"]
+    ]
+    clock = SimClock.manual(PROFILE.start_at)
+    sim = PROFILE.build(clock)
+    log = CallLog()
+    calls = log.watch(sim)
+    poller = FixedPoller(sim, clock, timedelta(minutes=minutes))
+    with log.active():
+        poller.run(PROFILE.start_at, PROFILE.end_at, replay)
+    result = month_result(policy, sim, calls, poller.home_states, windows)
+    result |= {
+        "token_refreshes": poller.refreshes,
+        "token_refresh_failures": poller.refresh_failures,
+        "reauths": poller.reauths,
+        "sessions_replayed": len(windows) // 2,
+        "wall_seconds": round(wall_clock() - started, 2),
+    }
+    write_fragment(f"month_{policy}", result)
+
+
+def month_result(
+    policy: str,
+    sim: Simulator,
+    calls: list[Call],
+    home_states: list[tuple[datetime, bool]],
+    windows: list[Window],
+) -> dict[str, Any]:
+    """Return the month's numbers common to every policy."""
+    car = sim.vehicle()
+    ledger = sim.ledger
+    trips = car.trips
+    delays = arrival_delays(trips, home_states, PROFILE.end_at)
+    wakes = [c for c in calls if c.route == "wake_up"]
+    awake = car.awake_seconds
+    awake_without = awake_seconds_without_polling(
+        PROFILE, calls, windows, PROFILE.end_at
+    )
+    return {
+        "policy": policy,
+        "days": PROFILE.days,
+        "first_day": PROFILE.start.isoformat(),
+        "calls": dict(ledger.counts),
+        "calls_total": sum(ledger.counts.values()),
+        "calls_unbilled_5xx": ledger.unbilled,
+        "calls_in_sessions": sum(1 for c in calls if in_windows(c.at, windows)),
+        "cost_usd": {
+            "state_checks_billed": ledger.cost_usd(bill_state_checks=True),
+            "state_checks_free": ledger.cost_usd(bill_state_checks=False),
+        },
+        "cost_per_day_usd": cost_per_day(sim, calls, PROFILE.start, PROFILE.days),
+        "wakes": len(wakes),
+        "wakes_outside_sessions": sum(
+            1 for c in wakes if not in_windows(c.at, windows)
+        ),
+        "awake_minutes": round(awake / 60, 1),
+        "awake_minutes_without_polling": round(awake_without / 60, 1),
+        "awake_minutes_by_polling": round(max(0.0, awake - awake_without) / 60, 1),
+        "arrival": delays.summary(),
+        "home_state": home_state_error(
+            trips, home_states, PROFILE.start_at, PROFILE.end_at
+        ),
+        "calls_with_expired_token": sum(1 for c in calls if c.expired),
+        "trips": len(trips),
+        "session_windows": [
+            {"start": local_iso(w.start), "end": local_iso(w.end)} for w in windows
+        ],
+    }
+
+
+def call_dict(call: Call) -> dict[str, Any]:
+    """Serialise a call for the baselines' replay."""
+    return {
+        "at": call.at.isoformat(),
+        "route": call.route,
+        "path": call.path,
+        "method": call.method,
+        "category": call.category,
+        "vin": call.vin,
+        "command": call.command,
+        "body": call.body,
+        "query": call.query,
+    }
+
+
+def call_from_dict(data: dict[str, Any]) -> Call:
+    """Rebuild a recorded call."""
+    return Call(
+        at=datetime.fromisoformat(data["at"]),
+        route=data["route"],
+        path=data["path"],
+        method=data["method"],
+        category=data["category"],
+        vin=data["vin"],
+        command=data["command"],
+        body=dict(data["body"]),
+        query=dict(data["query"]),
+        status=0,
+        billed=False,
+        expired=False,
+    )

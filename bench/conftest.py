@@ -1,0 +1,153 @@
+"""Fixtures and helpers of the benchmarks: Home Assistant in the car's world."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+import logging
+import time
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+# Import our package before HA's harness mounts its own custom_components.
+import custom_components.tesla_scout_worker  # noqa: F401
+from custom_components.tesla_scout_worker import session_manager
+from custom_components.tesla_scout_worker.const import (
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_TOKEN,
+    DOMAIN,
+)
+from homeassistant.components.application_credentials import (
+    ClientCredential,
+    async_import_client_credential,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from tesla_fleet_sim import Simulator
+from tesla_fleet_sim.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+from .harness import HOME, TIME_ZONE
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let HA load integrations from custom_components."""
+
+
+@pytest.fixture(autouse=True)
+def enable_event_loop_debug(event_loop: asyncio.AbstractEventLoop) -> None:
+    """Run the loop without debug mode (the test plugin's default turns it on).
+
+    Debug mode records a traceback for every callback and future; over a
+    simulated month that is most of the run time.
+    """
+    event_loop.set_debug(False)
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> Iterator[None]:
+    """Keep the log quiet: a simulated month logs a lot at INFO.
+
+    asyncio's slow-callback warnings only measure the frozen clock's jumps.
+    """
+    names = ("asyncio", "custom_components.tesla_scout_worker", "tesla_fleet_sim")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture
+def fast_wake_wait(freezer: FrozenDateTimeFactory) -> Iterator[None]:
+    """Make waits between wake-up checks move the frozen clock, not sleep."""
+
+    async def wait(seconds: float) -> None:
+        freezer.tick(timedelta(seconds=seconds))
+
+    with patch.object(session_manager, "async_wait", wait):
+        yield
+
+
+async def prepare_hass(hass: HomeAssistant) -> None:
+    """Put Home Assistant in the car's time zone with zone.home at its home."""
+    await hass.config.async_set_time_zone(TIME_ZONE)
+    hass.config.latitude = HOME.lat
+    hass.config.longitude = HOME.lon
+    assert await async_setup_component(hass, "zone", {})  # zone.home, 100 m
+    assert await async_setup_component(hass, "application_credentials", {})
+    await async_import_client_credential(
+        hass, DOMAIN, ClientCredential(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET), DOMAIN
+    )
+
+
+def add_entry(
+    hass: HomeAssistant,
+    sim: Simulator,
+    url: str,
+    *,
+    sub: str | None = None,
+    options: dict[str, Any] | None = None,
+    polling: bool = True,
+) -> MockConfigEntry:
+    """Add (not set up) an entry for an account of the simulator."""
+    token = sim.issue_tokens(sub)
+    token["expires_at"] = time.time() + int(token["expires_in"])
+    account = sim.config.account(sub) if sub else sim.config.accounts[0]
+    assert account is not None
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=account.email,
+        unique_id=account.sub,
+        pref_disable_polling=not polling,
+        options=options or {},
+        data={
+            "auth_implementation": DOMAIN,
+            CONF_TOKEN: token,
+            CONF_REGION: account.region,
+            CONF_SERVER_URL: url,
+        },
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Set the entry up and wait for everything it started."""
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def device_id(hass: HomeAssistant, vin: str) -> str:
+    """Return the device id of a car."""
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, vin)})
+    assert device is not None
+    return device.id
+
+
+async def plan_session(
+    hass: HomeAssistant, vin: str, target_soc: int, ready_by: datetime, **extra: Any
+) -> dict[str, Any]:
+    """Call plan_special_charging for a car; returns the response."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        "plan_special_charging",
+        {
+            "device_id": device_id(hass, vin),
+            "target_soc": target_soc,
+            "ready_by": ready_by,
+            **extra,
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    return dict(response)

@@ -1,0 +1,610 @@
+"""Shared machinery of the benchmarks: clock driver, call log, profile, metrics.
+
+Nothing here sleeps in real time. Home Assistant's clock is frozen (freezegun);
+:class:`Clock` moves it from one scheduled timer of the event loop to the next
+and runs the timers that became due, so every timer of the integration fires
+at its exact moment and a simulated month costs only its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+import math
+import random
+import statistics
+from typing import Any
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
+
+from freezegun.api import FrozenDateTimeFactory
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from tesla_fleet_sim import (
+    DEFAULT_HOME,
+    AccountConfig,
+    Location,
+    SimClock,
+    SimConfig,
+    Simulator,
+    Trip,
+    VehicleConfig,
+    api as sim_api,
+    commands as sim_commands,
+)
+from tesla_fleet_sim.geo import distance_km
+
+TIME_ZONE = "Europe/Warsaw"  # the simulated car's time zone
+TZ = ZoneInfo(TIME_ZONE)
+HOME = DEFAULT_HOME
+HOME_RADIUS_KM = 0.1  # zone.home's default radius
+SECONDS_PER_MINUTE = 60.0
+
+
+# --------------------------------------------------------------------------
+# Clock
+# --------------------------------------------------------------------------
+
+
+class Clock:
+    """Move Home Assistant's frozen clock from due timer to due timer.
+
+    Each step jumps to the earliest scheduled timer of the event loop (or
+    ``max_step``, whichever is sooner), fires what is due and waits for every
+    task, including background tasks doing loopback HTTP, before the next jump.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        freezer: FrozenDateTimeFactory,
+        max_step: timedelta = timedelta(hours=1),
+    ) -> None:
+        """Drive ``hass`` with ``freezer``."""
+        self.hass = hass
+        self.freezer = freezer
+        self.max_step = max_step
+        self.steps = 0
+
+    def _seconds_to_next(self) -> float | None:
+        """Seconds (loop clock) until the earliest timer that matters is due."""
+        loop = self.hass.loop
+        handles = loop._scheduled  # type: ignore[attr-defined]
+        whens = [h.when() for h in handles if not h.cancelled() and not housekeeping(h)]
+        return min(whens) - loop.time() if whens else None
+
+    def next_due(self) -> datetime | None:
+        """Return when the earliest live timer of the event loop is due."""
+        seconds = self._seconds_to_next()
+        if seconds is None:
+            return None
+        # Round up to the microsecond so the jump never stops just short.
+        micros = math.ceil(max(0.0, seconds) * 1e6)
+        return dt_util.utcnow() + timedelta(microseconds=micros)
+
+    def _fire_due(self) -> int:
+        """Run the timers that are due, earliest first; returns how many.
+
+        Under the test plugin the event loop does not run timers of the frozen
+        clock by itself; they are run here, as the plugin's
+        ``async_fire_time_changed`` does, but in time order and without its
+        per-timer patching (which dominated the run time).
+        """
+        loop = self.hass.loop
+        now = loop.time()
+        handles = loop._scheduled  # type: ignore[attr-defined]
+        due = sorted(
+            (h for h in handles if not h.cancelled() and h.when() <= now),
+            key=lambda h: h.when(),
+        )
+        for handle in due:
+            if not handle.cancelled():
+                handle._run()
+                handle.cancel()
+        return len(due)
+
+    async def settle(self) -> None:
+        """Run every timer that is due and every task until all are done."""
+        loop = self.hass.loop
+        while True:
+            await asyncio.sleep(0)
+            fired = self._fire_due()
+            await self.hass.async_block_till_done(wait_background_tasks=True)
+            # Callbacks scheduled with call_soon (event dispatch hops) too.
+            if not fired and not loop._ready:  # type: ignore[attr-defined]
+                return
+
+    async def step_to(self, target: datetime) -> None:
+        """Jump to ``target`` (not before now) and run what became due."""
+        if target > dt_util.utcnow():
+            self.freezer.move_to(target)
+        self.steps += 1
+        await self.settle()
+
+    async def run_until(self, end: datetime) -> None:
+        """Let simulated time pass until ``end``, firing every timer on time."""
+        await self.settle()
+        while (now := dt_util.utcnow()) < end:
+            target = min(end, now + self.max_step)
+            due = self.next_due()
+            if due is not None:
+                target = min(target, max(due, now + timedelta(microseconds=1)))
+            await self.step_to(target)
+
+
+def housekeeping(handle: asyncio.TimerHandle) -> bool:
+    """Whether a timer only tidies up and need not stop the clock.
+
+    Two timers repeat forever and would make the clock crawl: the legacy
+    device tracker's stale check (every 5 s) and the HTTP connector's sweep of
+    closed TLS transports (every minute). They run late, at the next stop.
+    """
+    callback_ = handle._callback  # type: ignore[attr-defined]
+    if getattr(callback_, "__qualname__", "") == "_weakref_handle":
+        args = handle._args  # type: ignore[attr-defined]
+        return bool(args) and args[0][1] == "_cleanup_closed"
+    job = getattr(callback_, "job", None)
+    name = str(getattr(job, "name", "") or "")
+    return "DeviceTracker.async_update_stale" in name
+
+
+# --------------------------------------------------------------------------
+# Call log: every Fleet API request the simulator answered, with its body
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Fleet API request as the simulator saw it."""
+
+    at: datetime
+    route: str
+    path: str
+    method: str
+    category: str
+    vin: str | None
+    command: str | None
+    body: dict[str, Any]
+    query: dict[str, str]
+    status: int
+    billed: bool
+    expired: bool
+    result: bool | None = None  # a command's "result" (None for other requests)
+
+
+class CallLog:
+    """Records the Fleet API requests of the simulators it watches."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._logs: dict[int, list[Call]] = {}
+        self.hooks: list[Callable[[Simulator, Call], None]] = []
+
+    def watch(self, sim: Simulator) -> list[Call]:
+        """Record the requests of ``sim``; returns its (live) list."""
+        return self._logs.setdefault(id(sim), [])
+
+    @contextmanager
+    def active(self) -> Iterator[CallLog]:
+        """Wrap the simulator's request pipeline while the block runs."""
+        original = sim_api.handle
+
+        def handle(sim: Simulator, request: sim_api.ApiRequest) -> sim_api.ApiResponse:
+            response = original(sim, request)
+            log = self._logs.get(id(sim))
+            if log is not None:
+                record = sim.requests[-1]
+                call = Call(
+                    at=record.time,
+                    route=request.route.name,
+                    path=request.path,
+                    method=request.method,
+                    category=request.route.category,
+                    vin=record.vin,
+                    command=request.command,
+                    body=dict(request.body),
+                    query=dict(request.query),
+                    status=response.status,
+                    billed=record.billed,
+                    expired=record.expired,
+                    result=_command_result(response),
+                )
+                log.append(call)
+                for hook in self.hooks:
+                    hook(sim, call)
+            return response
+
+        with patch.object(sim_api, "handle", handle):
+            yield self
+
+
+def _command_result(response: sim_api.ApiResponse) -> bool | None:
+    inner = response.body.get("response")
+    if isinstance(inner, dict) and isinstance(inner.get("result"), bool):
+        return bool(inner["result"])
+    return None
+
+
+ROUTES = {
+    route.name: route
+    for route in (
+        sim_api.LIST_VEHICLES,
+        sim_api.GET_VEHICLE,
+        sim_api.VEHICLE_DATA,
+        sim_api.WAKE_UP,
+        sim_api.COMMAND_ROUTE,
+        sim_api.PRODUCTS,
+    )
+}
+
+
+def send(sim: Simulator, token: str, call: Call) -> sim_api.ApiResponse:
+    """Send the request ``call`` describes to ``sim`` in-process (no HTTP)."""
+    request = sim_api.ApiRequest(
+        method=call.method,
+        path=call.path,
+        route=ROUTES[call.route],
+        authorization=f"Bearer {token}",
+        query=call.query,
+        body=call.body,
+        base_url="http://bench.invalid",
+        vin=call.vin,
+        command=call.command,
+    )
+    return sim_api.handle(sim, request)
+
+
+# --------------------------------------------------------------------------
+# The reference commuter profile
+# --------------------------------------------------------------------------
+
+PLUG_IN_WEEKDAYS = frozenset({0, 2, 4})  # Monday, Wednesday, Friday nights
+SESSION_WEEKDAY = 2  # Wednesday night: charge to 90 % by Thursday 07:00
+SESSION_TARGET = 90
+SESSION_PLANNED_AT = time(21, 0)
+SESSION_READY_BY = time(7, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Drive:
+    """One scripted drive."""
+
+    at: datetime
+    action: str  # drive_to_work or drive_home
+    minutes: float
+    plug_in: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionNeed:
+    """A special charging session the driver asks for."""
+
+    planned_at: datetime
+    ready_by: datetime
+    target_soc: int
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A seeded commuter month.
+
+    Every day: to work between 07:15 and 07:45 (22-30 min), home between
+    16:30 and 18:00 (25-40 min); plugged in on arriving home on Monday,
+    Wednesday and Friday; on Wednesday at 21:00 the driver plans a special
+    charging session to 90 % by Thursday 07:00. Times and durations are drawn
+    from a seeded random generator, so every policy sees the same month.
+    """
+
+    start: date
+    days: int = 30
+    seed: int = 2025
+    battery_level: float = 62.0
+    charge_limit: int = 80
+
+    @property
+    def start_at(self) -> datetime:
+        """Local midnight of the first day."""
+        return datetime.combine(self.start, time(0), tzinfo=TZ)
+
+    @property
+    def end_at(self) -> datetime:
+        """Local midnight after the last day."""
+        return datetime.combine(
+            self.start + timedelta(days=self.days), time(0), tzinfo=TZ
+        )
+
+    def drives(self) -> list[Drive]:
+        """Return the month's drives."""
+        rng = random.Random(self.seed)
+        found: list[Drive] = []
+        for offset in range(self.days):
+            day = self.start + timedelta(days=offset)
+            leave_home = datetime.combine(day, time(7, 30), tzinfo=TZ) + timedelta(
+                minutes=rng.randint(-15, 15)
+            )
+            leave_work = datetime.combine(day, time(17, 0), tzinfo=TZ) + timedelta(
+                minutes=rng.randint(-30, 60)
+            )
+            found.append(
+                Drive(leave_home, "drive_to_work", rng.uniform(22, 30), plug_in=False)
+            )
+            found.append(
+                Drive(
+                    leave_work,
+                    "drive_home",
+                    rng.uniform(25, 40),
+                    plug_in=day.weekday() in PLUG_IN_WEEKDAYS,
+                )
+            )
+        return found
+
+    def sessions(self) -> list[SessionNeed]:
+        """Return the weekly special charging sessions."""
+        found: list[SessionNeed] = []
+        for offset in range(self.days - 1):
+            day = self.start + timedelta(days=offset)
+            if day.weekday() != SESSION_WEEKDAY:
+                continue
+            found.append(
+                SessionNeed(
+                    planned_at=datetime.combine(day, SESSION_PLANNED_AT, tzinfo=TZ),
+                    ready_by=datetime.combine(
+                        day + timedelta(days=1), SESSION_READY_BY, tzinfo=TZ
+                    ),
+                    target_soc=SESSION_TARGET,
+                )
+            )
+        return found
+
+    def config(self) -> SimConfig:
+        """Return the simulator's configuration (one car, asleep at home)."""
+        car = VehicleConfig(
+            state="asleep",
+            battery_level=self.battery_level,
+            charge_limit_soc=self.charge_limit,
+            battery_capacity_kwh=75.0,
+            timezone=TIME_ZONE,
+        )
+        return SimConfig(accounts=[AccountConfig(vehicles=[car])])
+
+    def build(self, clock: SimClock) -> Simulator:
+        """Return a simulator with the month's drives scripted."""
+        sim = Simulator(self.config(), clock=clock)
+        for drive in self.drives():
+            sim.schedule_event(
+                drive.at,
+                drive.action,
+                duration=timedelta(minutes=drive.minutes),
+                plug_in_on_arrival=drive.plug_in,
+            )
+        return sim
+
+
+# --------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Window:
+    """A time span during which a special charging session used the car."""
+
+    start: datetime
+    end: datetime
+
+    def __contains__(self, moment: datetime) -> bool:
+        """Whether ``moment`` lies in the window (inclusive)."""
+        return self.start <= moment <= self.end
+
+
+def in_windows(moment: datetime, windows: Sequence[Window]) -> bool:
+    """Whether ``moment`` lies in one of ``windows``."""
+    return any(moment in window for window in windows)
+
+
+def session_windows(events: Iterable[tuple[datetime, str, str]]) -> list[Window]:
+    """Turn (time, session id, state) events into send and cleanup windows."""
+    windows: list[Window] = []
+    opened: dict[str, datetime] = {}
+    for at, session_id, state in events:
+        if state in ("sending", "cleaning"):
+            opened.setdefault(session_id, at)
+        elif session_id in opened:
+            windows.append(Window(opened.pop(session_id), at))
+    windows.extend(Window(start, start) for start in opened.values())
+    return windows
+
+
+def is_polling(call: Call, windows: Sequence[Window]) -> bool:
+    """Whether a call is a check of the car rather than a session's work."""
+    return call.category in ("state_check", "data") and not in_windows(call.at, windows)
+
+
+def awake_seconds_without_polling(
+    profile: Profile, calls: Sequence[Call], windows: Sequence[Window], end: datetime
+) -> float:
+    """Replay the month with every call except the polling ones; awake seconds.
+
+    Wakes, commands and the session's own reads reach a fresh simulator of the
+    same profile at the same moments, so the difference to the real run is the
+    time the checks kept the car awake.
+    """
+    clock = SimClock.manual(profile.start_at)
+    sim = profile.build(clock)
+    for call in sorted(calls, key=lambda c: c.at):
+        if is_polling(call, windows) or call.vin is None or call.status >= 400:
+            continue
+        clock.set(max(call.at, clock.now()))
+        car = sim.vehicle(call.vin)
+        if call.route == "wake_up":
+            car.request_wake()
+        elif call.route == "vehicle_data":
+            car.note_activity()
+        elif call.route == "command" and car.note_activity():
+            sim_commands.run_command(car, call.command or "", call.body)
+    clock.set(max(end, clock.now()))
+    return sim.vehicle().awake_seconds
+
+
+def cost_of(sim: Simulator, call: Call, bill_state_checks: bool) -> float:
+    """Return the price of one call."""
+    if not call.billed or (call.category == "state_check" and not bill_state_checks):
+        return 0.0
+    return sim.config.prices.price_of(call.category)
+
+
+def cost_per_day(
+    sim: Simulator, calls: Iterable[Call], first: date, days: int
+) -> list[float]:
+    """Return the cost (state checks billed) of each local day."""
+    totals = [0.0] * days
+    for call in calls:
+        index = (call.at.astimezone(TZ).date() - first).days
+        if 0 <= index < days:
+            totals[index] += cost_of(sim, call, bill_state_checks=True)
+    return [round(v, 6) for v in totals]
+
+
+def at_home(payload: dict[str, Any]) -> bool | None:
+    """Whether a vehicle_data answer places the car in the home zone."""
+    drive = payload.get("drive_state") or {}
+    lat, lon = drive.get("latitude"), drive.get("longitude")
+    if lat is None or lon is None:
+        return None
+    return distance_km(Location(float(lat), float(lon)), HOME) <= HOME_RADIUS_KM
+
+
+@dataclass(slots=True)
+class Arrivals:
+    """Delays from the car's arrivals home to the policy's "at home"."""
+
+    delays_s: list[float] = field(default_factory=list)
+    missed: int = 0
+    departure_unseen: int = 0
+
+    @property
+    def count(self) -> int:
+        """Arrivals considered."""
+        return len(self.delays_s) + self.missed + self.departure_unseen
+
+    def summary(self) -> dict[str, Any]:
+        """Return the JSON summary."""
+        delays = sorted(self.delays_s)
+        return {
+            "arrivals": self.count,
+            "detected": len(delays),
+            "missed": self.missed,
+            "departure_unseen": self.departure_unseen,
+            "median_min": _minutes(percentile(delays, 50)),
+            "p95_min": _minutes(percentile(delays, 95)),
+            "max_min": _minutes(delays[-1] if delays else None),
+        }
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / SECONDS_PER_MINUTE, 2)
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Return the nearest-rank percentile of sorted ``values``."""
+    if not values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(values)))
+    return values[min(rank, len(values)) - 1]
+
+
+def arrival_delays(
+    trips: Sequence[Trip],
+    home_states: Sequence[tuple[datetime, bool]],
+    end: datetime,
+) -> Arrivals:
+    """Match each trip home with the policy's first "at home" during it or after.
+
+    ``home_states`` are the policy's at-home changes (time, value) in order.
+    The change must come after the trip's departure and before the next one;
+    the delay counts from the arrival (0 when the car was seen inside the home
+    zone just before its trip ended). A trip home never seen counts as
+    ``missed``; one during which the policy kept showing "home" because it
+    never saw the car leave counts as ``departure_unseen``.
+    """
+    result = Arrivals()
+    departures = sorted(t.departed for t in trips)
+    for trip in trips:
+        if not trip.home:
+            continue
+        leaves = min((d for d in departures if d > trip.arrived), default=end)
+        seen = next(
+            (at for at, value in home_states if value and trip.departed <= at < leaves),
+            None,
+        )
+        if seen is not None:
+            result.delays_s.append(max(0.0, (seen - trip.arrived).total_seconds()))
+            continue
+        before = [value for at, value in home_states if at < trip.departed]
+        if before and before[-1]:
+            result.departure_unseen += 1
+        else:
+            result.missed += 1
+    return result
+
+
+def home_state_error(
+    trips: Sequence[Trip],
+    home_states: Sequence[tuple[datetime, bool]],
+    start: datetime,
+    end: datetime,
+) -> dict[str, float]:
+    """Minutes the policy's "at home" was wrong, and unknown, over the run.
+
+    The truth starts at home and changes at every departure and arrival.
+    """
+    changes: list[tuple[datetime, int, bool]] = []
+    for trip in trips:
+        changes.append((trip.departed, 0, False))
+        changes.append((trip.arrived, 0, trip.home))
+    changes.extend((at, 1, value) for at, value in home_states)
+    changes.sort(key=lambda item: (item[0], item[1]))
+    truth: bool = True
+    belief: bool | None = None
+    wrong = unknown = 0.0
+    cursor = start
+    for at, kind, value in [*changes, (end, 2, False)]:
+        moment = min(max(at, start), end)
+        span = (moment - cursor).total_seconds()
+        if belief is None:
+            unknown += span
+        elif belief != truth:
+            wrong += span
+        cursor = moment
+        if kind == 0:
+            truth = value
+        elif kind == 1:
+            belief = value
+    return {
+        "wrong_minutes": round(wrong / SECONDS_PER_MINUTE, 1),
+        "unknown_minutes": round(unknown / SECONDS_PER_MINUTE, 1),
+    }
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | None]:
+    """Median, p95 and max of a list of numbers."""
+    ordered = sorted(values)
+    return {
+        "median": statistics.median(ordered) if ordered else None,
+        "p95": percentile(ordered, 95),
+        "max": ordered[-1] if ordered else None,
+    }
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+
+def local_iso(moment: datetime) -> str:
+    """Format a moment in the car's time zone."""
+    return moment.astimezone(TZ).isoformat(timespec="seconds")
