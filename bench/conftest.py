@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 import logging
+import random
 import time
 from typing import Any
 from unittest.mock import patch
@@ -49,6 +50,15 @@ def enable_event_loop_debug(event_loop: asyncio.AbstractEventLoop) -> None:
     simulated month that is most of the run time.
     """
     event_loop.set_debug(False)
+
+
+@pytest.fixture(autouse=True)
+def seeded_random() -> None:
+    """Seed the global random generator (the coordinators' timer offsets use it).
+
+    Repeated runs then give the same numbers.
+    """
+    random.seed(20250602)
 
 
 @pytest.fixture(autouse=True)
