@@ -346,7 +346,7 @@ async def test_trigger_entities_check_at_once(
     setup_entry: Callable[[], Awaitable[MockConfigEntry]],
     options: dict[str, Any],
 ) -> None:
-    """Arrival and plugged-in entities make the scout check immediately."""
+    """Arrival, departure and plugged-in entities make the scout check at once."""
     hass.states.async_set("person.driver", "not_home")
     hass.states.async_set("binary_sensor.gate", "off")
     hass.states.async_set("sensor.wallbox", "available")
@@ -371,14 +371,20 @@ async def test_trigger_entities_check_at_once(
     await hass.async_block_till_done()
     assert calls(sim, "state_check") == checks + 3
 
-    # Changes that do not mean "arrived" or "plugged in" cost nothing.
+    # Leaving home is a departure: one check sees the car leave.
     await advance(hass, freezer, timedelta(seconds=15), step=timedelta(seconds=15))
     hass.states.async_set("person.driver", "not_home")
+    await hass.async_block_till_done()
+    assert calls(sim, "state_check") == checks + 4
+
+    # Changes that mean neither arriving, leaving nor plugging in cost nothing.
+    await advance(hass, freezer, timedelta(seconds=15), step=timedelta(seconds=15))
+    hass.states.async_set("person.driver", "Work")
     hass.states.async_set("binary_sensor.gate", "off")
     hass.states.async_set("sensor.wallbox", "unavailable")
-    hass.states.async_set("person.driver", "not_home", {"changed": True})
+    hass.states.async_set("person.driver", "Work", {"changed": True})
     await hass.async_block_till_done()
-    assert calls(sim, "state_check") == checks + 3
+    assert calls(sim, "state_check") == checks + 4
     assert calls(sim, "data") == 0
     assert sim.vehicle().wake_count == 0
 
@@ -386,7 +392,7 @@ async def test_trigger_entities_check_at_once(
     assert await hass.config_entries.async_unload(entry.entry_id)
     hass.states.async_set("person.driver", "home")
     await hass.async_block_till_done()
-    assert calls(sim, "state_check") == checks + 3
+    assert calls(sim, "state_check") == checks + 4
 
 
 async def test_rate_limit_backs_off_to_retry_after(

@@ -411,6 +411,7 @@ def test_triggers() -> None:
         )
 
     assert changed("person.me", "not_home", "home")
+    assert changed("person.me", "home", "not_home")  # a departure
     assert not changed("person.me", "home", "home")
     assert not changed("person.me", "not_home", "Work")
     assert not changed("person.me", None, "home")  # startup, not an arrival

@@ -467,14 +467,19 @@ def _is_trigger(
     plugged_entity: str | None,
     home_state: str,
 ) -> bool:
-    """Return whether a state change asks for an immediate check."""
+    """Return whether a state change asks for an immediate check.
+
+    A person or tracker entering the home zone is an arrival; leaving it is a
+    departure, after which the car is usually on the road and online, so one
+    check sees it leave instead of showing it at home all day.
+    """
     if old is None or new is None or old.state == new.state:
         return False
     if entity_id == plugged_entity:
         return new.state.lower() in PLUGGED_TRIGGER_STATES
     if entity_id.startswith("binary_sensor."):
         return new.state == STATE_ON
-    return new.state == home_state
+    return home_state in (old.state, new.state)
 
 
 class VehicleRoster:
