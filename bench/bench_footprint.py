@@ -26,7 +26,7 @@ from .fragments import wall_clock, write_fragment
 
 START = datetime(2025, 6, 2, 9, 0, tzinfo=dt_util.UTC)
 ROUNDS = 5  # timed setups per size; the median is reported
-TRACED_ROUNDS = 3  # setups under tracemalloc per size; the median is reported
+TRACED_ROUNDS = 7  # setups under tracemalloc per size; the median is reported
 SIZES = (1, 10)
 
 
