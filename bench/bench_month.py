@@ -56,6 +56,7 @@ from .harness import (
 PROFILE = Profile(start=date(2025, 6, 2))  # a Monday; no DST change in the month
 AT_HOME = "binary_sensor.sim_model_3_at_home"
 PHONE = "device_tracker.driver_phone"
+PHONE_LEAVES_AFTER = timedelta(minutes=1)
 SESSION_CALLS = "month_session_calls"
 
 
@@ -155,13 +156,17 @@ async def test_month_scout(
 
 
 def _phone_follows_the_car(hass: HomeAssistant) -> list[Any]:
-    """Move the driver's phone: home when the car arrives, away when it leaves."""
+    """Move the driver's phone: home when the car arrives, away when it leaves.
+
+    The phone leaves the home zone a minute after the car sets off (it has to
+    cross the zone's edge and report it); it enters the zone on arrival.
+    """
     hass.states.async_set(PHONE, "home")
     unsubs = []
     for drive in PROFILE.drives():
         arrived = drive.at + timedelta(minutes=drive.minutes)
         for moment, state in (
-            (drive.at, "not_home"),
+            (drive.at + PHONE_LEAVES_AFTER, "not_home"),
             (arrived, "home" if drive.action == "drive_home" else "not_home"),
         ):
 
