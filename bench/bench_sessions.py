@@ -365,7 +365,9 @@ def _finished(
     states: dict[str, list[tuple[datetime, str, str | None]]], session_id: str
 ) -> bool:
     history = states.get(session_id)
-    return bool(history) and history[-1][1] in FINAL_STATES
+    if not history:
+        return False
+    return history[-1][1] in FINAL_STATES
 
 
 def _reload(hass: HomeAssistant, entry: MockConfigEntry) -> Action:

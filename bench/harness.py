@@ -145,7 +145,7 @@ def housekeeping(handle: asyncio.TimerHandle) -> bool:
     """
     callback_ = handle._callback  # type: ignore[attr-defined]
     if getattr(callback_, "__qualname__", "") == "_weakref_handle":
-        args = handle._args  # type: ignore[attr-defined]
+        args = handle._args
         return bool(args) and args[0][1] == "_cleanup_closed"
     job = getattr(callback_, "job", None)
     name = str(getattr(job, "name", "") or "")
