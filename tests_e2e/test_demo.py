@@ -164,12 +164,20 @@ def test_sessions_in_developer_tools(
     """Developer tools > Actions runs list_sessions and shows the response."""
     page.goto(f"{demo.ha_url}/developer-tools/action")
     page.get_by_role("button", name="Go to YAML mode").click()
-    page.locator("ha-code-editor .cm-content").first.fill(
-        f"action: {DOMAIN}.list_sessions\ndata: {{}}\n"
-    )
-    expect(page.get_by_role("combobox", name="Action")).to_have_value(
-        "Tesla Scout & Worker: List special charging sessions"
-    )
+    editor = page.locator("ha-code-editor .cm-content").first
+    # The editor shows the previously chosen action first; a fill that lands
+    # before it has rendered is overwritten, so wait for it and fill again if so.
+    expect(editor).to_contain_text("action:")
+    action = page.get_by_role("combobox", name="Action")
+    wanted = "Tesla Scout & Worker: List special charging sessions"
+    for _ in range(3):
+        editor.fill(f"action: {DOMAIN}.list_sessions\ndata: {{}}\n")
+        try:
+            expect(action).to_have_value(wanted, timeout=3000)
+            break
+        except AssertionError:
+            continue
+    expect(action).to_have_value(wanted)
     page.get_by_role("button", name="Perform action").click()
     response = page.locator("ha-code-editor .cm-content").nth(1)
     expect(response).to_contain_text("state: scheduled")
