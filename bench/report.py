@@ -50,7 +50,7 @@ def _git(*args: str) -> str | None:
             text=True,
             check=True,
         )
-    except (OSError, subprocess.CalledProcessError):
+    except OSError, subprocess.CalledProcessError:
         return None
     return out.stdout.strip()
 
@@ -318,27 +318,39 @@ def other_tables(doc: dict[str, Any]) -> list[str]:
         lines += [
             "| special charging sessions | result |",
             "|---|---|",
-            f"| Sessions, restarts injected (crashes mid-request) | {s['sessions']}, "
-            f"{s['restarts']} ({s['crashes_mid_request']}) |",
-            f"| Completed with the original limit restored | "
-            f"{s['completed_with_limit_restored']} / {s['sessions']} "
-            f"({s['completed_with_limit_restored_fraction']:.0%}) |",
-            f"| Duplicate schedules / schedules left on the car | "
-            f"{s['duplicate_schedules']} / {s['schedules_left_on_car']} |",
-            f"| Send-trigger lateness, max (simulated s) | "
-            f"{_num(lateness, 3)} (over {s['send_lateness_sessions']} sends "
-            "not delayed by downtime) |",
+            (
+                f"| Sessions, restarts injected (crashes mid-request) | {s['sessions']}, "
+                f"{s['restarts']} ({s['crashes_mid_request']}) |"
+            ),
+            (
+                f"| Completed with the original limit restored | "
+                f"{s['completed_with_limit_restored']} / {s['sessions']} "
+                f"({s['completed_with_limit_restored_fraction']:.0%}) |"
+            ),
+            (
+                f"| Duplicate schedules / schedules left on the car | "
+                f"{s['duplicate_schedules']} / {s['schedules_left_on_car']} |"
+            ),
+            (
+                f"| Send-trigger lateness, max (simulated s) | "
+                f"{_num(lateness, 3)} (over {s['send_lateness_sessions']} sends "
+                "not delayed by downtime) |"
+            ),
             "",
         ]
     if p := doc["planner"]:
         lines += [
             "| planner (2 days of 15-min prices) | result |",
             "|---|---|",
-            f"| Plans per second (mean per plan) | {_num(p['plans_per_second'])} "
-            f"({p['mean_plan_ms']:.2f} ms) |",
-            f"| Cost ratio to the brute-force optimum, min / max | "
-            f"{p['cost_ratio_min']:.3f} / {p['cost_ratio_max']:.3f} "
-            f"({p['checked_against_brute_force']} plans) |",
+            (
+                f"| Plans per second (mean per plan) | {_num(p['plans_per_second'])} "
+                f"({p['mean_plan_ms']:.2f} ms) |"
+            ),
+            (
+                f"| Cost ratio to the brute-force optimum, min / max | "
+                f"{p['cost_ratio_min']:.3f} / {p['cost_ratio_max']:.3f} "
+                f"({p['checked_against_brute_force']} plans) |"
+            ),
             "",
         ]
     if f := doc["footprint"]:
@@ -379,8 +391,10 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{run['homeassistant']}, Python {run['python']}, {run['cpus']} CPUs"
         + (f", {wall:.0f} s wall time." if wall else "."),
         "",
-        "Month: the reference commuter profile, 30 simulated days, 8 h access "
-        "tokens, costs at Tesla's 2025 prices before the $10 monthly credit.",
+        (
+            "Month: the reference commuter profile, 30 simulated days, 8 h access "
+            "tokens, costs at Tesla's 2025 prices before the $10 monthly credit."
+        ),
         "",
         *month_table(doc),
         "",

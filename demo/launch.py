@@ -5,12 +5,15 @@
 
 Home Assistant gets a fresh configuration folder every run (``.demo/config``,
 from ``demo/config``), with this integration linked from the working tree.
+Its HTTP server (loopback, the chosen port) is written to storage as a
+confirmed configuration: since 2026.11 an ``http:`` block in
+configuration.yaml is only a trial that Home Assistant reverts after five
+minutes (to port 8123 on all interfaces) unless someone confirms it.
 Onboarding is finished through Home Assistant's own onboarding API (the owner
 account is created exactly as the onboarding page creates it); the steps that
 would set up unrelated integrations (weather, radio) are marked done
-beforehand. Through the websocket API the owner's advanced mode is turned on
-(so the config flow asks for the server URL) and application credentials for
-the simulator's client are added.
+beforehand. Through the websocket API application credentials for the
+simulator's client are added.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 import contextlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
@@ -57,6 +61,13 @@ DASHBOARD_PATH = "/tesla-demo/tesla"
 # The remaining "user" step is done through the API after the start.
 PRESET_ONBOARDING_STEPS = ("core_config", "analytics", "integration")
 ONBOARDING_STORE_VERSION = 4
+
+# Home Assistant's HTTP configuration store (homeassistant/components/http/
+# config.py, version 3.1): a confirmed ("stable") configuration, nothing on
+# trial, and the YAML migration marked done so configuration.yaml needs no
+# `http:` block. Later versions of the store are migrated by Home Assistant.
+HTTP_STORE_VERSION = (3, 1)
+HTTP_HOST = "127.0.0.1"
 
 START_TIMEOUT = 300.0
 STOP_TIMEOUT = 60.0
@@ -221,6 +232,9 @@ class Demo:
             "data": {"done": list(PRESET_ONBOARDING_STEPS)},
         }
         (storage / "onboarding").write_text(json.dumps(onboarding), encoding="utf-8")
+        (storage / "http").write_text(
+            json.dumps(http_store(self.settings.ha_port)), encoding="utf-8"
+        )
 
     # --- processes --------------------------------------------------------------
 
@@ -266,14 +280,22 @@ class Demo:
         # package off sys.path: Home Assistant finds the integration through
         # the config folder's link, as it would in a user's installation.
         self._ha = self._spawn(args, self.config_dir, self.ha_log)
-        self._wait_http(
-            f"{self.ha_url}/api/onboarding", self._ha, self.ha_log, START_TIMEOUT
-        )
+        # The onboarding status answers as soon as the frontend is served, and
+        # only until onboarding is done (404 after that): with the fresh
+        # configuration the owner is still to be created.
+        url = f"{self.ha_url}/api/onboarding"
+        status = self._wait_http(url, self._ha, self.ha_log, START_TIMEOUT)
+        if status != 200:
+            raise DemoError(
+                f"{url} answered {status}: onboarding is not pending in the"
+                f" fresh configuration {self.config_dir}:\n{_tail(self.ha_log)}"
+            )
 
     @staticmethod
     def _wait_http(
         url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
-    ) -> None:
+    ) -> int:
+        """Wait until ``url`` answers; return its HTTP status."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -282,9 +304,10 @@ class Demo:
                 )
             try:
                 with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    return int(resp.status)
+            except urllib.error.HTTPError as err:
+                return err.code
+            except urllib.error.URLError, ConnectionError, TimeoutError:
                 pass
             time.sleep(0.5)
         raise DemoError(f"{url} did not answer within {timeout:g} s:\n{_tail(log)}")
@@ -292,7 +315,7 @@ class Demo:
     # --- Home Assistant APIs ------------------------------------------------------
 
     async def _prepare_home_assistant(self) -> None:
-        """Create the owner, turn on advanced mode, add the simulator's credentials."""
+        """Create the owner, check the HTTP setup, add the simulator's credentials."""
         client_id = f"{self.ha_url}/"
         async with aiohttp.ClientSession() as session:
             async with session.post(
@@ -323,9 +346,8 @@ class Demo:
             async with session.ws_connect(f"{self.ha_url}/api/websocket") as ws:
                 conn = _WebSocket(ws)
                 await conn.authenticate(access_token)
-                await conn.call(
-                    "frontend/set_user_data", key="core", value={"showAdvanced": True}
-                )
+                await self._wait_running(conn)
+                await self._check_http_config(conn)
                 client_id_sim, secret = self.client
                 await conn.call(
                     "application_credentials/create",
@@ -351,6 +373,68 @@ class Demo:
                         lifespan=30,
                     )
                 )
+
+    async def _wait_running(self, conn: _WebSocket) -> None:
+        """Wait until Home Assistant has set up everything and runs.
+
+        The frontend (and so the API) is served early in the start; the
+        integrations of the last stage, application_credentials among them,
+        register their websocket commands later.
+        """
+        deadline = time.monotonic() + START_TIMEOUT
+        while (state := (await conn.call("get_config"))["state"]) != "RUNNING":
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"Home Assistant is still {state} after {START_TIMEOUT:g} s:"
+                    f"\n{_tail(self.ha_log)}"
+                )
+            await asyncio.sleep(0.5)
+
+    async def _check_http_config(self, conn: _WebSocket) -> None:
+        """Make sure Home Assistant runs the stored HTTP config, with no trial.
+
+        A pending (unconfirmed) configuration would be reverted after five
+        minutes, moving Home Assistant to port 8123 on all interfaces.
+        """
+        config = await conn.call("http/config")
+        stable = config.get("stable") or {}
+        problems = []
+        if config.get("active_config_type") != "stable":
+            problems.append(f"runs the {config.get('active_config_type')} config")
+        if config.get("pending") is not None or config.get("revert_at") is not None:
+            problems.append(f"has a pending config {config.get('pending')}")
+        if (stable.get("server_host"), stable.get("server_port")) != (
+            [HTTP_HOST],
+            self.settings.ha_port,
+        ):
+            problems.append(f"stores another address {stable}")
+        if problems:
+            raise DemoError(f"Home Assistant's HTTP server {'; '.join(problems)}")
+
+
+def http_store(port: int) -> dict[str, Any]:
+    """Home Assistant's HTTP store with loopback:``port`` confirmed."""
+    version, minor_version = HTTP_STORE_VERSION
+    stable = {
+        "server_host": [HTTP_HOST],
+        "server_port": port,
+        # The defaults of Home Assistant's HTTP_STORAGE_SCHEMA: the store
+        # holds every key.
+        "cors_allowed_origins": ["https://cast.home-assistant.io"],
+        "login_attempts_threshold": -1,
+        "ip_ban_enabled": True,
+        "ssl_profile": "intermediate_v6",
+        "use_x_frame_options": True,
+        "created_at": datetime.now(UTC).isoformat(),
+        "error": None,
+        "error_message": None,
+    }
+    return {
+        "version": version,
+        "minor_version": minor_version,
+        "key": "http",
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
 
 
 class _WebSocket:
@@ -414,8 +498,8 @@ Tesla Scout & Worker demo is running.
   Simulator       {demo.sim_url}   (Fleet API, auto-approving sign-in)
 
 Add the integration: Settings > Devices & services > Add integration >
-"Tesla Scout & Worker". Advanced mode is on for this user, so the first step
-asks for a server URL: enter {demo.sim_url}
+"Tesla Scout & Worker". In the first step open the advanced section and enter
+the server URL {demo.sim_url}
 The application credentials for the simulator are already there; the sign-in
 window approves by itself.
 

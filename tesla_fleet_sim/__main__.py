@@ -36,8 +36,10 @@ def banner(server: RunningSimulator, speed: float) -> str:
     """Describe what is being served."""
     sim = server.sim
     lines = [
-        f"Tesla Fleet API simulator at {server.url} (region {sim.config.server_region},"
-        f" clock x{speed:g})",
+        (
+            f"Tesla Fleet API simulator at {server.url} (region {sim.config.server_region},"
+            f" clock x{speed:g})"
+        ),
         f"  authorize: {server.authorize_url}",
         f"  token:     {server.token_url}",
         f"  Fleet API: {server.url}/api/1/...",
@@ -55,8 +57,10 @@ def banner(server: RunningSimulator, speed: float) -> str:
     lines += [
         "  admin: GET /_sim/state[?requests=N], POST /_sim/clock (manual clocks only),",
         "         POST /_sim/vehicles/{vin} {action}, POST /_sim/faults,",
-        "         POST /_sim/accounts/{sub}/revoke|tokens|authorize,"
-        " POST /_sim/reset_accounting",
+        (
+            "         POST /_sim/accounts/{sub}/revoke|tokens|authorize,"
+            " POST /_sim/reset_accounting"
+        ),
         "Press Ctrl-C to stop.",
     ]
     return "\n".join(lines) + "\n"

@@ -112,5 +112,5 @@ def run_command(car: SimVehicle, name: str, body: CommandBody) -> CommandResult:
     handler = CHARGING_COMMANDS.get(name) or OTHER_COMMANDS[name]
     try:
         return handler(car, body)
-    except (KeyError, TypeError, ValueError):
+    except KeyError, TypeError, ValueError:
         return False, INVALID_PARAMETERS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+import logging
+import re
 import time
 from typing import Any
 
@@ -22,6 +24,7 @@ from homeassistant.components.application_credentials import (
     async_import_client_credential,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import SimClock, Simulator, running_simulator
@@ -37,9 +40,34 @@ ACCOUNT = DEFAULT_ACCOUNT_SUB
 AUTH_DOMAIN = DOMAIN
 
 
+# What Home Assistant logs when an integration uses an API it deprecated:
+# report_usage/frame reports and helpers.deprecation's warnings.
+HA_DEPRECATION = re.compile(
+    r"deprecated|will stop working|Detected that custom integration|Detected code that",
+    re.IGNORECASE,
+)
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load integrations from custom_components."""
+
+
+@pytest.fixture(autouse=True)
+def fail_on_ha_deprecation(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail any test during which Home Assistant reports a deprecated API use."""
+    yield
+    reports = [
+        record.getMessage()
+        for record in caplog.get_records("call") + caplog.get_records("setup")
+        if record.levelno >= logging.WARNING
+        and record.name.startswith("homeassistant")
+        and HA_DEPRECATION.search(record.getMessage())
+    ]
+    if reports:
+        pytest.fail(
+            "Home Assistant reported deprecated API use:\n" + "\n".join(reports)
+        )
 
 
 @pytest.fixture
@@ -61,6 +89,14 @@ async def credentials(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, "application_credentials", {})
     await async_import_client_credential(
         hass, DOMAIN, ClientCredential(CLIENT_ID, CLIENT_SECRET), AUTH_DOMAIN
+    )
+
+
+def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
+    """Return this integration's device with the identifier (VIN or account)."""
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    return dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, identifier), entry.entry_id
     )
 
 

@@ -6,10 +6,10 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import ClientSession
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
-import voluptuous as vol
 from yarl import URL
 
 from custom_components.tesla_scout_worker.config_flow import valid_url
@@ -34,14 +34,14 @@ pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
 
 
 async def _start(hass: HomeAssistant, sim_url: str) -> dict[str, Any]:
-    """Start a user flow in advanced mode and name the simulator as server."""
+    """Start a user flow and name the simulator in the advanced section."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
+        DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "server"
+    assert result["step_id"] == "user"
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SERVER_URL: sim_url + "/"}
+        result["flow_id"], {"advanced": {CONF_SERVER_URL: sim_url + "/"}}
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     return dict(result)
@@ -113,19 +113,24 @@ async def test_duplicate_account(
 async def test_invalid_server_url(hass: HomeAssistant) -> None:
     """A malformed server URL is refused on the form and nothing starts."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": True}
+        DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SERVER_URL: "ftp://nowhere"}
+        result["flow_id"], {"advanced": {CONF_SERVER_URL: "ftp://nowhere"}}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_SERVER_URL: "invalid_url"}
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"base": "invalid_url"}
+    assert not hass.config_entries.async_entries(DOMAIN)
 
 
 async def test_tesla_server_by_default(hass: HomeAssistant) -> None:
-    """Without advanced mode the sign-in goes to Tesla itself."""
+    """With the advanced section left empty the sign-in goes to Tesla itself."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"advanced": {}}
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith("https://auth.tesla.com/oauth2/v3/authorize?")
@@ -268,6 +273,7 @@ async def test_reconfigure(hass: HomeAssistant, loaded_entry: MockConfigEntry) -
 
 async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     """Options are stored flat and reload the entry."""
+    before = loaded_entry.runtime_data
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
@@ -298,7 +304,8 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
     assert loaded_entry.options[CONF_OFF_PEAK_LIMIT] == 70
     assert loaded_entry.options[CONF_ARRIVAL_ENTITIES] == ["person.driver"]
     assert loaded_entry.state is ConfigEntryState.LOADED
-    assert loaded_entry.runtime_data.options == dict(loaded_entry.options)
+    assert loaded_entry.runtime_data is not before  # reloaded
+    assert not loaded_entry.update_listeners
 
 
 async def test_options_arrival_triggers_optional(
@@ -312,7 +319,7 @@ async def test_options_arrival_triggers_optional(
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     scout_schema = result["data_schema"].schema["scout"].schema.schema
     marker = next(key for key in scout_schema if key == CONF_ARRIVAL_ENTITIES)
-    assert isinstance(marker, vol.Optional)
+    assert isinstance(marker, probatio.Optional)
     assert marker.description == {"suggested_value": ["person.driver"]}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"scout": {}, "charging": {}}

@@ -36,7 +36,7 @@ from tesla_fleet_sim import (
     VehicleConfig,
 )
 
-from .conftest import ACCOUNT
+from .conftest import ACCOUNT, find_device
 from .scout_common import (
     CAR,
     HOME,
@@ -468,7 +468,7 @@ async def test_vehicles_come_and_go_with_the_daily_list(
     owners[SECOND_VIN] = "someone-else"  # not on this account yet
     entry = await setup_entry()
     assert set(entry.runtime_data.coordinators) == {VIN}
-    assert device_registry.async_get_device({(DOMAIN, SECOND_VIN)}) is None
+    assert find_device(hass, SECOND_VIN) is None
 
     owners[SECOND_VIN] = ACCOUNT
     await advance(hass, freezer, timedelta(hours=23), step=timedelta(minutes=30))
@@ -478,7 +478,7 @@ async def test_vehicles_come_and_go_with_the_daily_list(
     lists = [r for r in sim.requests if r.path == "/api/1/vehicles"]
     assert len(lists) == lists_before + 1  # one listing a day
     assert set(entry.runtime_data.coordinators) == {VIN, SECOND_VIN}
-    device = device_registry.async_get_device({(DOMAIN, SECOND_VIN)})
+    device = find_device(hass, SECOND_VIN)
     assert device is not None
     assert device.name == "Second car"
     assert device.model == "Model Y"
@@ -502,10 +502,10 @@ async def test_vehicles_come_and_go_with_the_daily_list(
     owners[SECOND_VIN] = "someone-else"
     await advance(hass, freezer, timedelta(hours=24), step=timedelta(minutes=30))
     assert set(entry.runtime_data.coordinators) == {VIN}
-    assert device_registry.async_get_device({(DOMAIN, SECOND_VIN)}) is None
+    assert find_device(hass, SECOND_VIN) is None
     assert entity_registry.async_get("sensor.second_car_battery") is None
     assert hass.states.get("sensor.second_car_battery") is None
-    assert device_registry.async_get_device({(DOMAIN, VIN)}) is not None
+    assert find_device(hass, VIN) is not None
     requests = len(sim.api_requests())
     await advance(hass, freezer, timedelta(hours=3), step=timedelta(minutes=30))
     assert all(r.vin != SECOND_VIN for r in sim.api_requests()[requests:])
@@ -533,15 +533,17 @@ async def test_stale_devices_removed_at_setup(
     assert device_registry.async_get(gone.id) is None
     assert device_registry.async_get(other.id) is not None
     # Removal by hand: allowed only for vehicles no longer on the account.
-    car = device_registry.async_get_device({(DOMAIN, VIN)})
-    account = device_registry.async_get_device({(DOMAIN, ACCOUNT)})
+    car = find_device(hass, VIN)
+    account = find_device(hass, ACCOUNT)
     assert car is not None
     assert account is not None
     assert car.via_device_id == account.id
     assert not await async_remove_config_entry_device(hass, entry, car)
     assert not await async_remove_config_entry_device(hass, entry, account)
     assert not await async_remove_config_entry_device(hass, entry, other)
-    sold = dr.DeviceEntry(identifiers={(DOMAIN, SECOND_VIN)})
+    sold = dr.DeviceEntry(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, SECOND_VIN)}
+    )
     assert await async_remove_config_entry_device(hass, entry, sold)
 
 

@@ -16,8 +16,10 @@ from custom_components.tesla_scout_worker.const import (
 from homeassistant.components.application_credentials import (
     DOMAIN as APP_CREDS_DOMAIN,
 )
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ImplementationUnavailableError
+from homeassistant.helpers import config_entry_oauth2_flow
 from tesla_fleet_sim import Simulator
 
 
@@ -83,13 +85,43 @@ async def test_missing_credentials(
     setup_entry: Callable[[], Awaitable[MockConfigEntry]],
     config_entry: MockConfigEntry,
 ) -> None:
-    """Without the application credentials the entry cannot start."""
+    """Without its application credentials the account must be linked again."""
     hass.config_entries.async_update_entry(
         config_entry, data={**config_entry.data, "auth_implementation": "gone"}
     )
     entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.state is ConfigEntryState.SETUP_ERROR
     assert APP_CREDS_DOMAIN in hass.config.components
+    flows = hass.config_entries.flow.async_progress()
+    assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
+
+
+async def test_credentials_provider_unavailable(
+    hass: HomeAssistant,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+    config_entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """An unavailable credentials provider is retried later, without a request."""
+
+    async def unavailable(
+        hass: HomeAssistant, domain: str
+    ) -> list[config_entry_oauth2_flow.AbstractOAuth2Implementation]:
+        raise ImplementationUnavailableError("provider down")
+
+    hass.config_entries.async_update_entry(
+        config_entry, data={**config_entry.data, "auth_implementation": "cloud"}
+    )
+    config_entry_oauth2_flow.async_add_implementation_provider(
+        hass, "cloud", unavailable
+    )
+    entry = await setup_entry()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason == (
+        "The application credentials cannot be loaded right now;"
+        " Home Assistant tries again shortly"
+    )
+    assert not sim.requests
 
 
 def test_fleet_server() -> None:

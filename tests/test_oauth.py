@@ -14,13 +14,20 @@ from custom_components.tesla_scout_worker.application_credentials import (
 )
 from custom_components.tesla_scout_worker.oauth import (
     TeslaOAuth2Implementation,
-    TokenRequestError,
+    TokenRejectedError,
+    TokenTransientError,
     _parse_retry_after,
     decode_jwt_claims,
 )
 from custom_components.tesla_scout_worker.redact import redact_text
 from homeassistant.components.application_credentials import ClientCredential
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    ConfigEntryNotReady,
+    OAuth2TokenRequestReauthError,
+    OAuth2TokenRequestTransientError,
+)
 from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
 from homeassistant.helpers.http import current_request
 from tesla_fleet_sim import Simulator
@@ -68,16 +75,34 @@ async def test_rate_limited_token_request(
     implementation = _implementation(hass, sim_url)
     token = sim.issue_tokens()
     sim.faults.fail_next("/oauth2/v3/token", 429)
-    with pytest.raises(TokenRequestError) as caught:
+    with pytest.raises(TokenTransientError) as caught:
         await implementation.async_refresh_token(dict(token))
     assert caught.value.status == 429
     assert caught.value.error_code == "rate_limited"
     assert caught.value.retry_after == 60
-    assert not caught.value.rejected
+    # Home Assistant's helpers see a transient OAuth error: setup retries.
+    assert isinstance(caught.value, OAuth2TokenRequestTransientError)
+    assert isinstance(caught.value, ConfigEntryNotReady)
     # The same refresh token still works: a failed request spends nothing.
     refreshed = await implementation.async_refresh_token(dict(token))
     assert refreshed["refresh_token"] != token["refresh_token"]
     assert [r.status for r in sim.token_requests("refresh_token")] == [429, 200]
+
+
+@pytest.mark.parametrize("error_code", ["login_required", "invalid_grant"])
+async def test_rejected_refresh_token(
+    hass: HomeAssistant, sim: Simulator, sim_url: str, error_code: str
+) -> None:
+    """A refused grant is Home Assistant's "reauthentication needed" error."""
+    implementation = _implementation(hass, sim_url)
+    token = sim.issue_tokens()
+    sim.faults.fail_next("/oauth2/v3/token", 401, body={"error": error_code})
+    with pytest.raises(TokenRejectedError) as caught:
+        await implementation.async_refresh_token(dict(token))
+    assert caught.value.status == 401
+    assert caught.value.error_code == error_code
+    assert isinstance(caught.value, OAuth2TokenRequestReauthError)
+    assert isinstance(caught.value, ConfigEntryAuthFailed)
 
 
 async def test_error_page_without_json(
@@ -101,13 +126,13 @@ async def test_error_page_without_json(
     app.router.add_post("/odd/oauth2/v3/token", odd_json)
     async with TestServer(app, host="127.0.0.1") as server:
         base = str(server.make_url("")).rstrip("/")
-        with pytest.raises(TokenRequestError) as caught:
+        with pytest.raises(TokenTransientError) as caught:
             await _implementation(hass, base).async_refresh_token(
                 {"refresh_token": "x", "expires_in": 1}
             )
         assert caught.value.error_code == "unknown"
         assert caught.value.retry_after is None
-        with pytest.raises(TokenRequestError) as caught:
+        with pytest.raises(TokenTransientError) as caught:
             await _implementation(hass, f"{base}/odd").async_refresh_token(
                 {"refresh_token": "x", "expires_in": 1}
             )

@@ -426,6 +426,6 @@ def test_triggers() -> None:
 
 def test_no_session_manager_means_no_session() -> None:
     """Until a session manager plugs in, no car is in a charging session."""
-    data = TeslaRuntimeData(tokens=None, client=None, usage=None)  # type: ignore[arg-type]
+    data = TeslaRuntimeData(account_device_id="", tokens=None, client=None, usage=None)  # type: ignore[arg-type]
     assert data.session_active("5YJ3E7EB0KF000001") is False
     assert data.coordinators == {}

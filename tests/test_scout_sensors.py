@@ -8,13 +8,12 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker.const import DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
 
-from .conftest import ACCOUNT
+from .conftest import ACCOUNT, find_device
 from .scout_common import CAR, VIN, WORK, advance, prepare_home, state
 
 KEYS = (
@@ -105,14 +104,14 @@ async def test_vehicle_sensors(
     assert battery.attributes["device_class"] == "battery"
     assert battery.attributes["unit_of_measurement"] == "%"
 
-    device = device_registry.async_get_device({(DOMAIN, VIN)})
+    device = find_device(hass, VIN)
     assert device is not None
     assert device.name == "Sim Model 3"
     assert device.manufacturer == "Tesla"
     assert device.model == "Model 3"
     assert device.sw_version == "2025.14.3"
     assert device.serial_number is None
-    account = device_registry.async_get_device({(DOMAIN, ACCOUNT)})
+    account = find_device(hass, ACCOUNT)
     assert account is not None
     assert device.via_device_id == account.id
 

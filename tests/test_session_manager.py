@@ -112,7 +112,10 @@ def manager(entry: MockConfigEntry) -> SessionManager:
 
 
 def device_id(hass: HomeAssistant) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, VIN)})
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, VIN), entry.entry_id
+    )
     assert device is not None
     return device.id
 
@@ -659,8 +662,8 @@ async def test_bad_inputs_change_nothing(
             blocking=True,
         )
     assert err.value.translation_key == "device_not_found"
-    account = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, str(entry.unique_id))}
+    account = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, str(entry.unique_id)), entry.entry_id
     )
     assert account is not None
     with pytest.raises(ServiceValidationError) as err:

@@ -327,6 +327,26 @@ async def test_transient_failures_never_reauth(
     assert not reauth_flows(hass)
 
 
+async def test_status_not_stuck_refreshing_after_failure(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    loaded_entry: MockConfigEntry,
+    sim: Simulator,
+) -> None:
+    """Listeners hear the final status of a failed refresh, not "refreshing"."""
+    tokens = manager(loaded_entry)
+    heard: list[TokenStatus] = []
+    tokens.async_add_listener(lambda: heard.append(tokens.status))
+    sim.faults.token_endpoint_status = 503
+    await tick(hass, freezer, LIFETIME - timedelta(minutes=29))
+    assert refreshes(sim) == 1
+    assert heard[0] is TokenStatus.REFRESHING
+    assert heard[-1] is TokenStatus.EXPIRING
+    state = hass.states.get("sensor.driver_example_com_token_status")
+    assert state is not None
+    assert state.state == "expiring"
+
+
 async def test_token_endpoint_timeout(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

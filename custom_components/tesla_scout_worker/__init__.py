@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    ImplementationUnavailableError,
+)
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
@@ -62,9 +66,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     """Set up one Tesla account."""
     try:
         implementation = await async_get_config_entry_implementation(hass, entry)
-    except ValueError as err:
+    except ImplementationUnavailableError as err:
         raise ConfigEntryNotReady(
-            translation_domain=DOMAIN, translation_key="credentials_unavailable"
+            translation_domain=DOMAIN,
+            translation_key="credentials_provider_unavailable",
         ) from err
     if not isinstance(implementation, TeslaOAuth2Implementation):
         raise ConfigEntryError(
@@ -107,16 +112,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
             translation_domain=DOMAIN, translation_key="setup_failed"
         ) from err
 
+    # The account device first: vehicle devices name it as their via device.
+    account_device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **account_device_info(entry)
+    )
     entry.runtime_data = TeslaRuntimeData(
+        account_device_id=account_device.id,
         tokens=tokens,
         client=client,
         usage=usage,
         vehicles=vehicles,
-        options=dict(entry.options),
-    )
-    # The account device first: vehicle devices name it as their via_device.
-    dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **account_device_info(entry)
     )
     await async_setup_scout(hass, entry)
     sessions = SessionManager(hass, entry)
@@ -127,14 +132,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the coordinators and entities exist: re-arm and run what was missed.
     await sessions.async_start()
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
-
-
-async def _async_options_updated(hass: HomeAssistant, entry: TeslaConfigEntry) -> None:
-    """Reload when the options change (token updates change only the data)."""
-    if dict(entry.options) != entry.runtime_data.options:
-        hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> bool:

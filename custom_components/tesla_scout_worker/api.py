@@ -129,22 +129,35 @@ class FleetClient:
         """Initialize; commands_server is e.g. a tesla-http-proxy that signs."""
         self.tokens = tokens
         self.usage = usage
-        self._api = self._make_api(session, server)
-        self._commands_api = (
-            self._make_api(session, commands_server.rstrip("/"))
-            if commands_server
-            else self._api
+        self._session = session
+        self._server = server.rstrip("/")
+        self._commands_server = (
+            commands_server.rstrip("/") if commands_server else self._server
         )
 
-    def _make_api(self, session: ClientSession, server: str) -> TeslaFleetApi:
+    def _make_api(self, server: str, used: list[str]) -> TeslaFleetApi:
+        """Return a library client for one request.
+
+        The library asks for the access token before every request; the token
+        manager answers (refreshing by tier when it runs out), and the token
+        handed out is remembered so a 401 can tell whether someone else has
+        refreshed since.
+        """
+
+        async def access_token() -> str:
+            token = await self.tokens.async_get_access_token()
+            used.append(token)
+            return token
+
         return TeslaFleetApi(
-            session,
-            server=server.rstrip("/"),
-            refresh_hook=self.tokens.async_get_access_token,
+            self._session,
+            access_token=access_token,
+            server=server,
             charging_scope=False,
             energy_scope=False,
             partner_scope=False,
             user_scope=False,
+            vehicle_scope=False,
         )
 
     async def _call(
@@ -155,8 +168,10 @@ class FleetClient:
         commands: bool = False,
     ) -> dict[str, Any]:
         """Run request, count it when billed, refresh and retry once on 401."""
-        api = self._commands_api if commands else self._api
+        server = self._commands_server if commands else self._server
         for attempt in (1, 2):
+            used: list[str] = []
+            api = self._make_api(server, used)
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     result = await request(api)
@@ -165,7 +180,8 @@ class FleetClient:
                 if attempt == 2:
                     raise UnauthorizedError from None
                 LOGGER.debug("Fleet API answered 401; refreshing and retrying once")
-                await self.tokens.async_handle_unauthorized(str(api.access_token))
+                if used:
+                    await self.tokens.async_handle_unauthorized(used[-1])
                 continue
             except TeslaFleetError as err:
                 self._record_error(category, err)
@@ -181,7 +197,7 @@ class FleetClient:
             self.usage.record(category)
 
     @staticmethod
-    def _vehicle(api: TeslaFleetApi, vin: str) -> VehicleFleet:
+    def _vehicle(api: TeslaFleetApi, vin: str) -> VehicleFleet[TeslaFleetApi]:
         return VehicleFleet(api, vin)
 
     async def async_list_vehicles(self) -> list[dict[str, Any]]:

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 import logging
 from typing import Any
 
-import voluptuous as vol
+import probatio
 from yarl import URL
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     ConfigEntry,
     ConfigFlowResult,
-    OptionsFlow,
+    OptionsFlowWithReload,
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
@@ -60,6 +60,7 @@ from .oauth import TeslaOAuth2Implementation, decode_jwt_claims
 DEFAULT_TITLE = "Tesla account"
 SECTION_SCOUT = "scout"
 SECTION_CHARGING = "charging"
+SECTION_ADVANCED = "advanced"
 
 
 def valid_url(value: str) -> bool:
@@ -91,35 +92,41 @@ class TeslaScoutWorkerFlowHandler(
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry[Any]) -> OptionsFlow:
+    def async_get_options_flow(
+        config_entry: ConfigEntry[Any],
+    ) -> OptionsFlowWithReload:
         """Return the options flow."""
         return TeslaScoutWorkerOptionsFlow()
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Start: in advanced mode, optionally name another auth/API server."""
-        if self.source != SOURCE_REAUTH and self.show_advanced_options:
-            return await self.async_step_server()
-        return await self.async_step_pick_implementation()
+        """Start: sign in with Tesla; a collapsed section may name another server.
 
-    async def async_step_server(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for a server that replaces Tesla's auth and Fleet API (optional)."""
+        Reauthentication keeps the entry's server and goes straight to sign-in.
+        """
+        if self.source == SOURCE_REAUTH:
+            return await self.async_step_pick_implementation()
         errors: dict[str, str] = {}
         if user_input is not None:
-            server_url = str(user_input.get(CONF_SERVER_URL, "")).strip()
+            advanced = user_input.get(SECTION_ADVANCED) or {}
+            server_url = str(advanced.get(CONF_SERVER_URL) or "").strip()
             if server_url and not valid_url(server_url):
-                errors[CONF_SERVER_URL] = "invalid_url"
+                errors["base"] = "invalid_url"
             else:
                 self._server_url = server_url.rstrip("/") or None
                 return await self.async_step_pick_implementation()
-        return self.async_show_form(
-            step_id="server",
-            data_schema=vol.Schema({vol.Optional(CONF_SERVER_URL): str}),
-            errors=errors,
+        schema = probatio.Schema(
+            {
+                probatio.Required(SECTION_ADVANCED): section(
+                    probatio.Schema({probatio.Optional(CONF_SERVER_URL): str}),
+                    {"collapsed": not errors},
+                )
+            }
         )
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
+        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
 
     async def async_step_auth(
         self, user_input: dict[str, Any] | None = None
@@ -187,9 +194,9 @@ class TeslaScoutWorkerFlowHandler(
                 if commands_url:
                     data[CONF_COMMANDS_URL] = commands_url.rstrip("/")
                 return self.async_update_reload_and_abort(entry, data=data)
-        schema = vol.Schema(
+        schema = probatio.Schema(
             {
-                vol.Optional(
+                probatio.Optional(
                     CONF_COMMANDS_URL,
                     description={
                         "suggested_value": entry.data.get(CONF_COMMANDS_URL, "")
@@ -261,22 +268,22 @@ CHARGING_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
 
 def _section_schema(
     fields: dict[str, tuple[Any, selector.Selector[Any]]], options: Mapping[str, Any]
-) -> vol.Schema:
-    schema: dict[vol.Marker, Any] = {}
+) -> probatio.Schema:
+    schema: dict[probatio.Marker, Any] = {}
     for key, (default, field_selector) in fields.items():
         current = options.get(key, default)
         if default is None or default == []:  # may be left empty: optional
-            marker: vol.Marker = vol.Optional(
+            marker: probatio.Marker = probatio.Optional(
                 key, description={"suggested_value": current}
             )
         else:
-            marker = vol.Required(key, default=current)
+            marker = probatio.Required(key, default=current)
         schema[marker] = field_selector
-    return vol.Schema(schema)
+    return probatio.Schema(schema)
 
 
-class TeslaScoutWorkerOptionsFlow(OptionsFlow):
-    """Tune the scout and the charging defaults."""
+class TeslaScoutWorkerOptionsFlow(OptionsFlowWithReload):
+    """Tune the scout and the charging defaults; changed options reload the entry."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -290,12 +297,12 @@ class TeslaScoutWorkerOptionsFlow(OptionsFlow):
                 )
             return self.async_create_entry(data=options)
         current = self.config_entry.options
-        schema = vol.Schema(
+        schema = probatio.Schema(
             {
-                vol.Required(SECTION_SCOUT): section(
+                probatio.Required(SECTION_SCOUT): section(
                     _section_schema(SCOUT_FIELDS, current), {"collapsed": False}
                 ),
-                vol.Required(SECTION_CHARGING): section(
+                probatio.Required(SECTION_CHARGING): section(
                     _section_schema(CHARGING_FIELDS, current), {"collapsed": True}
                 ),
             }

@@ -551,9 +551,7 @@ class VehicleRoster:
         for device in dr.async_entries_for_config_entry(registry, self.entry.entry_id):
             ours = {ident for domain, ident in device.identifiers if domain == DOMAIN}
             if ours and not ours & keep:
-                registry.async_update_device(
-                    device.id, remove_config_entry_id=self.entry.entry_id
-                )
+                registry.async_remove_device(device.id)
 
     @callback
     def _track_triggers(self) -> CALLBACK_TYPE | None:

@@ -51,18 +51,16 @@ def vehicle_model(vin: str) -> str | None:
 
 def vehicle_device_info(coordinator: VehicleCoordinator) -> DeviceInfo:
     """Return the device of a vehicle, linked to the account device."""
-    account = account_device_info(coordinator.config_entry)
-    info = DeviceInfo(
+    data = coordinator.data
+    version = data.vehicle_state.get("car_version") if data is not None else None
+    return DeviceInfo(
         identifiers={(DOMAIN, coordinator.vin)},
         name=coordinator.display_name,
         manufacturer="Tesla",
         model=vehicle_model(coordinator.vin),
-        via_device=next(iter(account["identifiers"])),
+        sw_version=str(version).split(" ", 1)[0] if version else None,
+        via_device_id=coordinator.config_entry.runtime_data.account_device_id,
     )
-    data = coordinator.data
-    if data is not None and (version := data.vehicle_state.get("car_version")):
-        info["sw_version"] = str(version).split(" ", 1)[0]
-    return info
 
 
 class VehicleEntity(CoordinatorEntity[VehicleCoordinator]):

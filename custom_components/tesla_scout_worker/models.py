@@ -26,11 +26,11 @@ def _no_session(_vin: str) -> bool:
 class TeslaRuntimeData:
     """Everything a loaded config entry owns."""
 
+    account_device_id: str
     tokens: TeslaTokenManager
     client: FleetClient
     usage: ApiUsage
     vehicles: list[dict[str, Any]] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
     coordinators: dict[str, VehicleCoordinator] = field(default_factory=dict)
     # Whether a special charging session owns the car (VIN); the scout skips
     # its off-peak action then. The session manager replaces this hook.

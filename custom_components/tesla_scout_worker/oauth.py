@@ -8,7 +8,7 @@ from http import HTTPStatus
 import json
 from typing import Any, cast
 
-from aiohttp import ClientResponse, ClientResponseError, ClientTimeout, ContentTypeError
+from aiohttp import ClientResponse, ClientTimeout, ContentTypeError
 
 from homeassistant.components.application_credentials import (
     AuthImplementation,
@@ -16,6 +16,10 @@ from homeassistant.components.application_credentials import (
     ClientCredential,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import (
+    OAuth2TokenRequestReauthError,
+    OAuth2TokenRequestTransientError,
+)
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import AUTHORIZE_PATH, AUTHORIZE_URL, LOGGER, SCOPES, TOKEN_PATH, TOKEN_URL
@@ -26,30 +30,46 @@ TOKEN_REQUEST_TIMEOUT = ClientTimeout(total=30)
 REJECTED_ERRORS = frozenset({"invalid_grant", "login_required", "invalid_token"})
 
 
-class TokenRequestError(ClientResponseError):
-    """A token request failed; carries the OAuth error code and Retry-After."""
+def _error_kwargs(resp: ClientResponse, error_code: str) -> dict[str, Any]:
+    return {
+        "request_info": resp.request_info,
+        "history": resp.history,
+        "status": resp.status,
+        "message": error_code,
+        "headers": resp.headers,
+    }
+
+
+class TokenRejectedError(OAuth2TokenRequestReauthError):
+    """Tesla refused the grant for good (e.g. invalid_grant): sign in again.
+
+    An OAuth2TokenRequestReauthError, so Home Assistant's OAuth helpers and
+    config entry setup treat it as "reauthentication needed".
+    """
+
+    def __init__(self, resp: ClientResponse, error_code: str, domain: str) -> None:
+        """Initialize from the failed response."""
+        super().__init__(domain=domain, **_error_kwargs(resp, error_code))
+        self.error_code = error_code
+
+
+class TokenTransientError(OAuth2TokenRequestTransientError):
+    """A token request failed in a way a later retry may fix (5xx, 429, ...).
+
+    Carries the OAuth error code and the server's Retry-After (seconds).
+    """
 
     def __init__(
         self,
         resp: ClientResponse,
         error_code: str,
         retry_after: float | None,
+        domain: str,
     ) -> None:
         """Initialize from the failed response."""
-        super().__init__(
-            resp.request_info,
-            resp.history,
-            status=resp.status,
-            message=error_code,
-            headers=resp.headers,
-        )
+        super().__init__(domain=domain, **_error_kwargs(resp, error_code))
         self.error_code = error_code
         self.retry_after = retry_after
-
-    @property
-    def rejected(self) -> bool:
-        """Return True when the server refused the grant for good (login needed)."""
-        return self.error_code in REJECTED_ERRORS
 
 
 def decode_jwt_claims(token: str) -> dict[str, Any]:
@@ -58,7 +78,7 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
         payload = token.split(".")[1]
         padded = payload + "=" * (-len(payload) % 4)
         claims = json.loads(base64.urlsafe_b64decode(padded))
-    except (IndexError, ValueError, binascii.Error):
+    except IndexError, ValueError, binascii.Error:
         return {}
     return claims if isinstance(claims, dict) else {}
 
@@ -105,7 +125,12 @@ class TeslaOAuth2Implementation(AuthImplementation):
         return {"prompt": "login", "scope": " ".join(SCOPES)}
 
     async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Make a token request; failures raise TokenRequestError."""
+        """Make a token request.
+
+        A rejected grant raises TokenRejectedError, any other error answer
+        TokenTransientError; network errors are left to Home Assistant's OAuth
+        helper, which reports them as OAuth2TokenRequestConnectionError.
+        """
         session = async_get_clientsession(self.hass)
         payload = {**data, "client_id": self.client_id}
         if self.client_secret:
@@ -121,19 +146,35 @@ class TeslaOAuth2Implementation(AuthImplementation):
                     resp.status,
                     error_code,
                 )
-                raise TokenRequestError(
+                if error_code in REJECTED_ERRORS or _code_refused(data, resp.status):
+                    raise TokenRejectedError(resp, error_code, self.service_domain)
+                raise TokenTransientError(
                     resp,
                     error_code,
                     _parse_retry_after(resp.headers.get("Retry-After")),
+                    self.service_domain,
                 )
             return cast("dict[str, Any]", await resp.json())
+
+
+def _code_refused(data: dict[str, Any], status: int) -> bool:
+    """Return True when a sign-in's code exchange was refused for good.
+
+    A code is single use: any 4xx but 429 (e.g. unknown client) means a new
+    sign-in, never a retry.
+    """
+    return (
+        data.get("grant_type") == "authorization_code"
+        and HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR
+        and status != HTTPStatus.TOO_MANY_REQUESTS
+    )
 
 
 async def _error_code(resp: ClientResponse) -> str:
     """Read the OAuth error code from an error response."""
     try:
         body = await resp.json()
-    except (ContentTypeError, ValueError):
+    except ContentTypeError, ValueError:
         return "unknown"
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return cast("str", body["error"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import voluptuous as vol
+import probatio
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
@@ -27,9 +27,9 @@ ATTR_EMERGENCY = "emergency"
 SERVICE_REFRESH_TOKEN = "refresh_token"
 SERVICE_CHECK_TOKEN = "check_token"
 
-ENTRY_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+ENTRY_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 REFRESH_SCHEMA = ENTRY_SCHEMA.extend(
-    {vol.Optional(ATTR_EMERGENCY, default=False): cv.boolean}
+    {probatio.Optional(ATTR_EMERGENCY, default=False): cv.boolean}
 )
 
 

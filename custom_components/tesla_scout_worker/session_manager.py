@@ -190,7 +190,7 @@ def battery_level_of(data: Any) -> float | None:
             value = charge.get("battery_level")
     try:
         return None if value is None else float(value)
-    except (TypeError, ValueError):
+    except TypeError, ValueError:
         return None
 
 
@@ -341,7 +341,9 @@ class SessionManager:
 
     def device_id(self, vin: str) -> str | None:
         """Return the id of the car's device, if it exists."""
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, vin)})
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, vin), self.entry.entry_id
+        )
         return None if device is None else device.id
 
     def public_sessions(self, vin: str | None = None) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, cast
 
-import voluptuous as vol
+import probatio
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_DEVICE_ID
@@ -36,29 +36,29 @@ ATTR_CONTINUOUS: Final = "continuous"
 ATTR_QUEUE: Final = "queue"
 ATTR_SESSION_ID: Final = "session_id"
 
-PLAN_SCHEMA: Final = vol.Schema(
+PLAN_SCHEMA: Final = probatio.Schema(
     {
-        vol.Required(ATTR_DEVICE_ID): cv.string,
-        vol.Required(ATTR_TARGET_SOC): vol.All(
-            vol.Coerce(int), vol.Range(min=1, max=100)
+        probatio.Required(ATTR_DEVICE_ID): cv.string,
+        probatio.Required(ATTR_TARGET_SOC): probatio.All(
+            probatio.Coerce(int), probatio.Range(min=1, max=100)
         ),
-        vol.Required(ATTR_READY_BY): cv.datetime,
-        vol.Optional(ATTR_MODE): vol.In(MODES),
-        vol.Optional(ATTR_PRICE_ENTITY): cv.entity_id,
-        vol.Optional(ATTR_CONTINUOUS, default=True): cv.boolean,
-        vol.Optional(ATTR_QUEUE, default=False): cv.boolean,
+        probatio.Required(ATTR_READY_BY): cv.datetime,
+        probatio.Optional(ATTR_MODE): probatio.In(MODES),
+        probatio.Optional(ATTR_PRICE_ENTITY): cv.entity_id,
+        probatio.Optional(ATTR_CONTINUOUS, default=True): cv.boolean,
+        probatio.Optional(ATTR_QUEUE, default=False): cv.boolean,
     }
 )
-CANCEL_SCHEMA: Final = vol.All(
-    vol.Schema(
+CANCEL_SCHEMA: Final = probatio.All(
+    probatio.Schema(
         {
-            vol.Optional(ATTR_SESSION_ID): cv.string,
-            vol.Optional(ATTR_DEVICE_ID): cv.string,
+            probatio.Optional(ATTR_SESSION_ID): cv.string,
+            probatio.Optional(ATTR_DEVICE_ID): cv.string,
         }
     ),
     cv.has_at_least_one_key(ATTR_SESSION_ID, ATTR_DEVICE_ID),
 )
-LIST_SCHEMA: Final = vol.Schema({vol.Optional(ATTR_DEVICE_ID): cv.string})
+LIST_SCHEMA: Final = probatio.Schema({probatio.Optional(ATTR_DEVICE_ID): cv.string})
 
 
 def _managers(hass: HomeAssistant) -> list[SessionManager]:

@@ -310,14 +310,14 @@ class SessionStore:
         for raw in data.get("sessions") or []:
             try:
                 session = ChargingSession.from_dict(raw)
-            except (KeyError, TypeError, ValueError):
+            except KeyError, TypeError, ValueError:
                 continue
             self.sessions[session.id] = session
         self.queue = []
         for raw in data.get("queue") or []:
             try:
                 self.queue.append(QueuedNeed.from_dict(raw))
-            except (KeyError, TypeError, ValueError):
+            except KeyError, TypeError, ValueError:
                 continue
         self.planned_needs = [str(key) for key in data.get("planned_needs") or []]
 

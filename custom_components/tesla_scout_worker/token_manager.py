@@ -29,7 +29,13 @@ from aiohttp import ClientError
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    HomeAssistantError,
+    OAuth2TokenRequestBaseError,
+    OAuth2TokenRequestError,
+    OAuth2TokenRequestReauthError,
+)
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import (
     async_call_later,
@@ -41,7 +47,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import CONF_TOKEN, DOMAIN, LOGGER
 from .listeners import Listeners
-from .oauth import TeslaOAuth2Implementation, TokenRequestError
+from .oauth import TeslaOAuth2Implementation, TokenTransientError
 
 PROACTIVE_CHECK_INTERVAL = timedelta(hours=2)
 PROACTIVE_WINDOW = timedelta(minutes=30)
@@ -118,6 +124,11 @@ class TokenStats:
     last_refresh: str | None = None  # ISO timestamp of the last success
     last_tier: str | None = None
     last_error: str | None = None
+
+
+def _error_code(err: OAuth2TokenRequestError) -> str:
+    """Return the OAuth error code of a failed token request."""
+    return str(getattr(err, "error_code", None) or err.message or "unknown")
 
 
 def fingerprint(refresh_token: str) -> str:
@@ -291,7 +302,7 @@ class TeslaTokenManager:
                     f"{int(remaining.total_seconds())} s left",
                     observed=observed,
                 )
-            except (RefreshRateLimitedError, TokenUnavailableError):
+            except RefreshRateLimitedError, TokenUnavailableError:
                 # The current token still has more than a minute: use it.
                 return self.access_token
         return self.access_token
@@ -376,11 +387,14 @@ class TeslaTokenManager:
         try:
             async with asyncio.timeout(REFRESH_TIMEOUT):
                 new = await self._impl.async_refresh_token(dict(old))
-        except TokenRequestError as err:
-            if err.rejected:
-                await self._async_rejected(tier, err.error_code)
-            self._transient_failure(tier, f"HTTP {err.status} {err.error_code}", err)
-        except (TimeoutError, ClientError) as err:
+        except OAuth2TokenRequestReauthError as err:
+            self._refreshing = False
+            await self._async_rejected(tier, _error_code(err))
+        except OAuth2TokenRequestError as err:
+            self._refreshing = False
+            self._transient_failure(tier, f"HTTP {err.status} {_error_code(err)}", err)
+        except (OAuth2TokenRequestBaseError, TimeoutError, ClientError) as err:
+            self._refreshing = False
             self._transient_failure(tier, type(err).__name__, None)
         finally:
             self._refreshing = False
@@ -436,7 +450,7 @@ class TeslaTokenManager:
         }
 
     def _transient_failure(
-        self, tier: RefreshTier, what: str, err: TokenRequestError | None
+        self, tier: RefreshTier, what: str, err: OAuth2TokenRequestError | None
     ) -> None:
         """Count a transient failure, schedule a retry and raise for the caller."""
         self._failures_in_row += 1
@@ -444,7 +458,7 @@ class TeslaTokenManager:
         self.stats.last_error = what
         self._save_stats_later()
         delay = RETRY_DELAYS[min(self._failures_in_row, len(RETRY_DELAYS)) - 1]
-        if err is not None and err.retry_after:
+        if isinstance(err, TokenTransientError) and err.retry_after:
             delay = max(delay, err.retry_after)
         LOGGER.warning(
             "Token refresh (%s tier) failed: %s; keeping the current token "

@@ -90,7 +90,7 @@ async def test_rotation_and_old_token_rejected(session, server, sim, tokens) -> 
     assert body["expires_in"] == 8 * 3600
     assert body["id_token"]
 
-    status, body2 = await refresh(session, server, second)
+    status, _body2 = await refresh(session, server, second)
     assert status == 200
     # `first` is now older than the most recently used token.
     status, err = await refresh(session, server, first)
