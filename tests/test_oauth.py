@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
@@ -19,7 +20,10 @@ from custom_components.tesla_scout_worker.oauth import (
     _parse_retry_after,
     decode_jwt_claims,
 )
-from custom_components.tesla_scout_worker.redact import redact_text
+from custom_components.tesla_scout_worker.redact import (
+    install_log_redaction,
+    redact_text,
+)
 from homeassistant.components.application_credentials import ClientCredential
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import (
@@ -60,6 +64,19 @@ def test_redact_text() -> None:
     assert "abc.def" not in redacted
     assert jwt not in redacted
     assert redact_text("nothing secret") == "nothing secret"
+
+
+def test_redaction_reaches_child_loggers(caplog: pytest.LogCaptureFixture) -> None:
+    """Records of child loggers (a module's own logger) are redacted too."""
+    child = logging.getLogger("custom_components.tesla_scout_worker.some_module")
+    library_child = logging.getLogger("tesla_fleet_api.tesla.vehicle")
+    install_log_redaction()
+    with caplog.at_level(logging.DEBUG):
+        child.warning("car %s", "5YJ3E7EB0KF000001")
+        library_child.debug("Bearer %s", "secret-token")
+    assert "5YJ3E7EB0KF000001" not in caplog.text
+    assert "secret-token" not in caplog.text
+    assert "**VIN**" in caplog.text
 
 
 def _implementation(hass: HomeAssistant, server_url: str) -> TeslaOAuth2Implementation:

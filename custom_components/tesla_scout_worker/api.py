@@ -3,6 +3,11 @@
 Library errors (which derive from BaseException) never leave this module: they
 become the HomeAssistantError subclasses below. A 401 makes the token manager
 refresh and the call is retried once.
+
+This module decides what is transient: every error a later retry may fix (the
+car asleep, rate limits, Tesla's outages, no usable access token right now)
+derives from :class:`TransientFleetError`, so callers catch that one class and
+never look into the token manager.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from homeassistant.exceptions import HomeAssistantError
 
 from .const import DOMAIN, LOGGER
-from .token_manager import TeslaTokenManager
+from .token_manager import TeslaTokenManager, TokenUnavailableError
 from .usage import ApiCategory, ApiUsage
 
 REQUEST_TIMEOUT = 30.0  # seconds
@@ -54,7 +59,11 @@ class FleetError(HomeAssistantError):
         )
 
 
-class VehicleAsleepError(FleetError):
+class TransientFleetError(FleetError):
+    """A request failed in a way a later retry may fix."""
+
+
+class VehicleAsleepError(TransientFleetError):
     """The car is asleep or offline (HTTP 408); not a failure of ours."""
 
     def __init__(self) -> None:
@@ -62,7 +71,7 @@ class VehicleAsleepError(FleetError):
         super().__init__("vehicle_asleep")
 
 
-class RateLimitedError(FleetError):
+class RateLimitedError(TransientFleetError):
     """Tesla asked us to slow down (HTTP 429)."""
 
     def __init__(self, retry_after: float) -> None:
@@ -71,12 +80,20 @@ class RateLimitedError(FleetError):
         self.retry_after = retry_after
 
 
-class FleetUnavailableError(FleetError):
+class FleetUnavailableError(TransientFleetError):
     """Tesla's servers did not answer usefully (5xx, timeout, network)."""
 
     def __init__(self, what: str) -> None:
         """Initialize with what went wrong."""
         super().__init__("api_unavailable", error=what)
+
+
+class TokenNotReadyError(TransientFleetError):
+    """No usable access token right now; the token manager retries on its own."""
+
+    def __init__(self, reason: str) -> None:
+        """Initialize with the token manager's reason."""
+        super().__init__("token_unavailable", reason=reason)
 
 
 class UnauthorizedError(FleetError):
@@ -168,6 +185,18 @@ class FleetClient:
         commands: bool = False,
     ) -> dict[str, Any]:
         """Run request, count it when billed, refresh and retry once on 401."""
+        try:
+            return await self._call_once_or_twice(category, request, commands)
+        except TokenUnavailableError as err:
+            reason = (err.translation_placeholders or {}).get("reason", "")
+            raise TokenNotReadyError(str(reason)) from err
+
+    async def _call_once_or_twice(
+        self,
+        category: ApiCategory,
+        request: Callable[[TeslaFleetApi], Awaitable[dict[str, Any]]],
+        commands: bool,
+    ) -> dict[str, Any]:
         server = self._commands_server if commands else self._server
         for attempt in (1, 2):
             used: list[str] = []

@@ -54,6 +54,7 @@ from .const import (
     DEFAULT_OFF_PEAK_START,
     DOMAIN,
     FLEET_API_SERVERS,
+    LOGGER,
 )
 from .oauth import TeslaOAuth2Implementation, decode_jwt_claims
 
@@ -87,8 +88,8 @@ class TeslaScoutWorkerFlowHandler(
 
     @property
     def logger(self) -> logging.Logger:
-        """Return the logger."""
-        return logging.getLogger(__name__)
+        """Return the integration's logger (its records are redacted)."""
+        return LOGGER
 
     @staticmethod
     @callback

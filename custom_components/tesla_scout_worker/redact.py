@@ -36,9 +36,25 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
+def _redacted_logger(name: str) -> bool:
+    return any(name == root or name.startswith(f"{root}.") for root in REDACTED_LOGGERS)
+
+
 def install_log_redaction() -> None:
-    """Attach the filter to the loggers that may see VINs (idempotent)."""
-    for name in REDACTED_LOGGERS:
+    """Attach the filter to the loggers that may see VINs (idempotent).
+
+    A logger's filters do not see records of its child loggers, so every
+    existing child gets the filter too. Modules of this integration log through
+    the package logger (const.LOGGER), so children created later carry no
+    records of ours.
+    """
+    names = [*REDACTED_LOGGERS]
+    names.extend(
+        name
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and _redacted_logger(name)
+    )
+    for name in names:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
