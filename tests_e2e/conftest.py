@@ -16,7 +16,7 @@ import shutil
 from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
 import pytest
 
-from demo.launch import PASSWORD, USERNAME, Demo, DemoSettings, free_port
+from demo.launch import DOMAIN, PASSWORD, USERNAME, Demo, DemoSettings, free_port
 from tests_e2e.helpers import (
     ARTIFACTS,
     BLANK_PNG,
@@ -97,13 +97,18 @@ def browser_context(
                 route.abort()
 
         def brand_icon(route: Route) -> None:
-            # Brand icons come from a CDN that serves a placeholder for
-            # integrations without one (like this custom integration); the
-            # machine is offline, so a blank image stands in for it.
+            # Home Assistant serves brand images itself: a custom
+            # integration's from its brand/ folder, the others' from the
+            # brands CDN, which this offline machine cannot reach (a 404 and
+            # a console error for every integration the add-integration
+            # dialog lists). A blank image stands in for those; this
+            # integration's own image still comes from Home Assistant.
             route.fulfill(status=200, content_type="image/png", body=BLANK_PNG)
 
         context.route(re.compile(r"^https?://"), offline)
-        context.route("https://brands.home-assistant.io/**", brand_icon)
+        context.route(
+            re.compile(rf"/api/brands/integration/(?!{DOMAIN}/)[^/]+/"), brand_icon
+        )
         context.on("console", browser_log.on_console)
         context.on("weberror", browser_log.on_web_error)
         try:
@@ -127,7 +132,8 @@ def page(
     page.locator("input[name='password']").fill(PASSWORD)
     shots.take(page, "login")
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{demo.ha_url}/lovelace/**")
+    # The default dashboard: the overview at /home (since 2026.x).
+    page.wait_for_url(f"{demo.ha_url}/home/**")
     expect(page.get_by_text("Demo User")).to_be_visible()
     yield page
     page.close()

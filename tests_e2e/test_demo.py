@@ -46,31 +46,47 @@ def test_add_integration_through_the_config_flow(
     """Settings > Devices & services > Add integration, signing in at the simulator."""
     page.goto(f"{demo.ha_url}/config/integrations/dashboard")
     page.get_by_role("button", name="Add integration").click()
-    page.get_by_label("Search for a brand name").press_sequentially(
+    page.get_by_placeholder("Search for a brand name").press_sequentially(
         "Tesla Scout", delay=30
     )
     expect(page.get_by_text("Tesla Scout & Worker", exact=True)).to_be_visible()
-    shots.take(page, "add-integration")
+    # The integration's own brand image (brand/icon.png), served by Home
+    # Assistant; a missing one would be a 404 and a console error.
+    expect(
+        page.locator(f"img[src*='/api/brands/integration/{DOMAIN}/']")
+    ).to_be_visible()
+    shots.take(page, "add-integration", docs=True)
     page.get_by_text("Tesla Scout & Worker", exact=True).click()
 
-    # Advanced mode is on: the first step asks for the server.
-    expect(page.get_by_text("Tesla server")).to_be_visible()
-    page.get_by_label("Server URL").fill(demo.sim_url)
+    # The first step: a collapsed section holds the optional server URL.
+    dialog = page.locator("ha-dialog")
+    server_url = dialog.locator("wa-input[name=server_url]")
+    section = dialog.locator("ha-expansion-panel").filter(
+        has=page.locator("wa-input[name=server_url]")
+    )
+    expect(section).to_be_visible()
+    expect(server_url).to_be_hidden()
+    section.locator("#summary").click()
+    server_url.locator("input").fill(demo.sim_url)
     shots.take(page, "config-flow-server", docs=True)
     # One set of application credentials: the flow goes straight to the
     # sign-in window, which the simulator approves and sends back.
     with page.context.expect_page(timeout=FLOW_TIMEOUT) as popup:
-        page.get_by_role("button", name="Submit").click()
+        dialog.get_by_role("button", name="Submit").click()
     assert popup.value is not None
 
-    dialog = page.locator("ha-dialog")
-    expect(dialog.get_by_text("Success!")).to_be_visible(timeout=FLOW_TIMEOUT)
+    # The entry is created; the last step names the devices it brought and
+    # assigns them to areas: the account and the car.
+    expect(dialog.get_by_text("Name and assign")).to_be_visible(timeout=FLOW_TIMEOUT)
     expect(dialog).to_contain_text("Signed in to Tesla.")
-    expect(dialog).to_contain_text(f"Created configuration for {ACCOUNT}")
-    expect(dialog).to_contain_text(CAR)
+    names = dialog.get_by_role("textbox", name="Device name")
+    expect(names).to_have_count(2)
+    expect(names.nth(0)).to_have_value(ACCOUNT)
+    expect(names.nth(1)).to_have_value(CAR)
     expect(dialog).to_contain_text("Fleet API account")
+    expect(dialog.get_by_role("img", name="Tesla Scout & Worker")).to_have_count(2)
     shots.take(page, "config-flow-success", docs=True)
-    dialog.get_by_role("button", name="Finish").click()
+    dialog.get_by_role("button", name="Skip and finish").click()
     expect(page.get_by_text("Tesla Scout & Worker")).to_be_visible()
     shots.take(page, "integrations")
 
@@ -163,21 +179,25 @@ def test_sessions_in_developer_tools(
 ) -> None:
     """Developer tools > Actions runs list_sessions and shows the response."""
     page.goto(f"{demo.ha_url}/developer-tools/action")
-    page.get_by_role("button", name="Go to YAML mode").click()
+    page.get_by_role("button", name="YAML mode").click()
     editor = page.locator("ha-code-editor .cm-content").first
     # The editor shows the previously chosen action first; a fill that lands
     # before it has rendered is overwritten, so wait for it and fill again if so.
     expect(editor).to_contain_text("action:")
-    action = page.get_by_role("combobox", name="Action")
-    wanted = "Tesla Scout & Worker: List special charging sessions"
+    # The action picker above the editor shows the action the YAML names.
+    picked = page.locator("ha-service-picker ha-picker-field")
+    action_id = picked.locator("[slot=supporting-text]")
     for _ in range(3):
         editor.fill(f"action: {DOMAIN}.list_sessions\ndata: {{}}\n")
         try:
-            expect(action).to_have_value(wanted, timeout=3000)
+            expect(action_id).to_have_text(f"{DOMAIN}.list_sessions", timeout=3000)
             break
         except AssertionError:
             continue
-    expect(action).to_have_value(wanted)
+    expect(action_id).to_have_text(f"{DOMAIN}.list_sessions")
+    expect(picked.locator("[slot=headline]")).to_have_text(
+        "List special charging sessions"
+    )
     page.get_by_role("button", name="Perform action").click()
     response = page.locator("ha-code-editor .cm-content").nth(1)
     expect(response).to_contain_text("state: scheduled")
