@@ -349,13 +349,19 @@ class Demo:
                 await self._wait_running(conn)
                 await self._check_http_config(conn)
                 client_id_sim, secret = self.client
-                await conn.call(
-                    "application_credentials/create",
-                    domain=DOMAIN,
-                    client_id=client_id_sim,
-                    client_secret=secret,
-                    name=CREDENTIAL_NAME,
-                )
+                try:
+                    await conn.call(
+                        "application_credentials/create",
+                        domain=DOMAIN,
+                        client_id=client_id_sim,
+                        client_secret=secret,
+                        name=CREDENTIAL_NAME,
+                    )
+                except DemoError as err:
+                    # Home Assistant says "No application_credentials platform"
+                    # without logging why: most often the integration does not
+                    # import.
+                    raise DemoError(f"{err}\n{self._import_problem()}") from err
                 # Home Assistant's backup integration creates its entry with a
                 # "system" flow at the first start, which counts as a discovery
                 # and leaves a "New devices discovered" notification behind
@@ -373,6 +379,20 @@ class Demo:
                         lifespan=30,
                     )
                 )
+
+    def _import_problem(self) -> str:
+        """Import the integration's credentials platform as Home Assistant does."""
+        module = f"custom_components.{DOMAIN}.application_credentials"
+        result = subprocess.run(
+            [self.settings.python, "-c", f"import {module}"],
+            cwd=self.config_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            return f"({module} imports fine; see {self.ha_log})"
+        return f"import {module} fails:\n{result.stderr.strip()}"
 
     async def _wait_running(self, conn: _WebSocket) -> None:
         """Wait until Home Assistant has set up everything and runs.
