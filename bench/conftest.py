@@ -43,13 +43,13 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def enable_event_loop_debug(event_loop: asyncio.AbstractEventLoop) -> None:
+async def enable_event_loop_debug() -> None:
     """Run the loop without debug mode (the test plugin's default turns it on).
 
     Debug mode records a traceback for every callback and future; over a
     simulated month that is most of the run time.
     """
-    event_loop.set_debug(False)
+    asyncio.get_running_loop().set_debug(False)
 
 
 @pytest.fixture(autouse=True)
