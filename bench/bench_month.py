@@ -25,7 +25,7 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 
 from custom_components.tesla_scout_worker.const import CONF_ARRIVAL_ENTITIES
-from custom_components.tesla_scout_worker.session_manager import EVENT_SESSION
+from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.token_manager import EVENT_REAUTH_REQUIRED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import (

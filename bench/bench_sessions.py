@@ -33,10 +33,8 @@ from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tesla_scout_worker.api import FleetClient
-from custom_components.tesla_scout_worker.session_manager import (
-    EVENT_SESSION,
-    SessionManager,
-)
+from custom_components.tesla_scout_worker.session_manager import SessionManager
+from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import (

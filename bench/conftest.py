@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before HA's harness mounts its own custom_components.
 import custom_components.tesla_scout_worker  # noqa: F401
-from custom_components.tesla_scout_worker import session_manager
+from custom_components.tesla_scout_worker import charge_control
 from custom_components.tesla_scout_worker.const import (
     CONF_REGION,
     CONF_SERVER_URL,
@@ -83,7 +83,7 @@ def fast_wake_wait(freezer: FrozenDateTimeFactory) -> Iterator[None]:
     async def wait(seconds: float) -> None:
         freezer.tick(timedelta(seconds=seconds))
 
-    with patch.object(session_manager, "async_wait", wait):
+    with patch.object(charge_control, "async_wait", wait):
         yield
 
 

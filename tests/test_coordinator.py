@@ -18,10 +18,9 @@ from custom_components.tesla_scout_worker.const import (
     CONF_PLUGGED_ENTITY,
     DOMAIN,
 )
-from custom_components.tesla_scout_worker.coordinator import (
-    VehicleCoordinator,
-    home_zone,
-)
+from custom_components.tesla_scout_worker.coordinator import VehicleCoordinator
+from custom_components.tesla_scout_worker.vehicle import TeslaVehicle
+from custom_components.tesla_scout_worker.vehicle_data import home_zone
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -113,8 +112,8 @@ async def press_force_update(hass: HomeAssistant) -> None:
 
 def coordinator(entry: MockConfigEntry, vin: str = VIN) -> VehicleCoordinator:
     """Return the coordinator of a vehicle."""
-    coordinators: dict[str, VehicleCoordinator] = entry.runtime_data.coordinators
-    return coordinators[vin]
+    vehicles: dict[str, TeslaVehicle] = entry.runtime_data.vehicles
+    return vehicles[vin].coordinator
 
 
 async def test_asleep_car_is_never_woken(
@@ -264,7 +263,7 @@ async def test_arrival_action_skipped_during_session(
         asked.append(vin)
         return True
 
-    entry.runtime_data.session_active = session_active
+    coordinator(entry)._session_active = session_active
     sim.vehicle().drive_home(timedelta(minutes=30), plug_in_on_arrival=True)
     await advance(hass, freezer, timedelta(hours=2), step=timedelta(minutes=1))
     assert sim.vehicle().arrivals
@@ -467,17 +466,17 @@ async def test_vehicles_come_and_go_with_the_daily_list(
     owners = sim._owners
     owners[SECOND_VIN] = "someone-else"  # not on this account yet
     entry = await setup_entry()
-    assert set(entry.runtime_data.coordinators) == {VIN}
+    assert set(entry.runtime_data.vehicles) == {VIN}
     assert find_device(hass, SECOND_VIN) is None
 
     owners[SECOND_VIN] = ACCOUNT
     await advance(hass, freezer, timedelta(hours=23), step=timedelta(minutes=30))
-    assert set(entry.runtime_data.coordinators) == {VIN}
+    assert set(entry.runtime_data.vehicles) == {VIN}
     lists_before = len([r for r in sim.requests if r.path == "/api/1/vehicles"])
     await advance(hass, freezer, timedelta(hours=1, minutes=1))
     lists = [r for r in sim.requests if r.path == "/api/1/vehicles"]
     assert len(lists) == lists_before + 1  # one listing a day
-    assert set(entry.runtime_data.coordinators) == {VIN, SECOND_VIN}
+    assert set(entry.runtime_data.vehicles) == {VIN, SECOND_VIN}
     device = find_device(hass, SECOND_VIN)
     assert device is not None
     assert device.name == "Second car"
@@ -501,7 +500,7 @@ async def test_vehicles_come_and_go_with_the_daily_list(
 
     owners[SECOND_VIN] = "someone-else"
     await advance(hass, freezer, timedelta(hours=24), step=timedelta(minutes=30))
-    assert set(entry.runtime_data.coordinators) == {VIN}
+    assert set(entry.runtime_data.vehicles) == {VIN}
     assert find_device(hass, SECOND_VIN) is None
     assert entity_registry.async_get("sensor.second_car_battery") is None
     assert hass.states.get("sensor.second_car_battery") is None
@@ -560,7 +559,7 @@ async def test_relist_failure_is_quiet(
     await advance(hass, freezer, timedelta(minutes=20))
     assert len([r for r in sim.requests if r.path == "/api/1/vehicles"]) == lists + 1
     sim.faults.api_status = None
-    assert set(entry.runtime_data.coordinators) == {VIN}
+    assert set(entry.runtime_data.vehicles) == {VIN}
     assert entry.state is ConfigEntryState.LOADED
 
 
@@ -687,8 +686,8 @@ async def test_missing_home_zone(
     placeless = MockConfigEntry(
         domain=DOMAIN, options={"home_zone": "input_text.place"}
     )
-    assert home_zone(hass, placeless) is None
-    assert home_zone(hass, MockConfigEntry(domain=DOMAIN)) is not None
+    assert home_zone(hass, placeless.options) is None
+    assert home_zone(hass, MockConfigEntry(domain=DOMAIN).options) is not None
 
 
 COTTAGE = {

@@ -32,7 +32,7 @@ async def test_setup_and_unload(
     """Setup lists the vehicles once, unload saves the usage counters."""
     assert loaded_entry.state is ConfigEntryState.LOADED
     data = loaded_entry.runtime_data
-    assert [v["vin"] for v in data.vehicles] == [sim.vehicle().vin]
+    assert list(data.vehicles) == [sim.vehicle().vin]
     assert data.usage.counts["state_check"] == 1
     assert hass.services.has_service(DOMAIN, "refresh_token")
 

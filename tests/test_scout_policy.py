@@ -7,29 +7,32 @@ from typing import Any
 
 import pytest
 
-from custom_components.tesla_scout_worker.coordinator import (
-    HomeZone,
-    VehicleData,
-    _is_trigger,
-    build_vehicle_data,
+from custom_components.tesla_scout_worker.charge_control import (
     has_off_peak_schedule,
-    time_to_minutes,
 )
-from custom_components.tesla_scout_worker.models import TeslaRuntimeData
-from custom_components.tesla_scout_worker.scout import (
+from custom_components.tesla_scout_worker.geo import (
+    angle_between,
+    bearing_deg,
+    distance_km,
+    mph_to_kmh,
+)
+from custom_components.tesla_scout_worker.roster import _is_trigger
+from custom_components.tesla_scout_worker.scout_policy import (
     Activity,
     Observation,
     PollSettings,
     activity,
-    angle_between,
     backoff,
-    bearing_deg,
-    distance_km,
     eta,
     heading_home,
     is_driving,
-    mph_to_kmh,
     next_interval,
+)
+from custom_components.tesla_scout_worker.time_of_day import time_to_minutes
+from custom_components.tesla_scout_worker.vehicle_data import (
+    HomeZone,
+    VehicleData,
+    build_vehicle_data,
 )
 from homeassistant.core import State
 from tesla_fleet_sim import DEFAULT_HOME, DEFAULT_WORK
@@ -395,7 +398,8 @@ def schedule(**changes: Any) -> dict[str, Any]:
 )
 def test_has_off_peak_schedule(schedules: list[dict[str, Any]], found: bool) -> None:
     """Only a repeating, enabled, all-days 22:00-06:00 schedule at home counts."""
-    assert has_off_peak_schedule(schedules, 1320, 360, HOME) is found
+    home = (HOME.latitude, HOME.longitude, HOME.radius_km)
+    assert has_off_peak_schedule(schedules, 1320, 360, home) is found
 
 
 def test_triggers() -> None:
@@ -422,10 +426,3 @@ def test_triggers() -> None:
     assert changed("sensor.wallbox", "available", "Charging")
     assert changed("sensor.wallbox", "off", "on")
     assert not changed("sensor.wallbox", "charging", "complete")
-
-
-def test_no_session_manager_means_no_session() -> None:
-    """Until a session manager plugs in, no car is in a charging session."""
-    data = TeslaRuntimeData(account_device_id="", tokens=None, client=None, usage=None)  # type: ignore[arg-type]
-    assert data.session_active("5YJ3E7EB0KF000001") is False
-    assert data.coordinators == {}

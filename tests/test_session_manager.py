@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 import json
@@ -16,17 +17,16 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.tesla_scout_worker import session_manager
+from custom_components.tesla_scout_worker import charge_control
 from custom_components.tesla_scout_worker.api import FleetUnavailableError
+from custom_components.tesla_scout_worker.charging_needs import ChargingNeed
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
     CONF_PRICE_ENTITY,
     DOMAIN,
 )
-from custom_components.tesla_scout_worker.session_manager import (
-    EVENT_SESSION,
-    SessionManager,
-)
+from custom_components.tesla_scout_worker.session_manager import SessionManager
+from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.sessions import SessionState
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -40,7 +40,8 @@ from tesla_fleet_sim import (
     Simulator,
     VehicleConfig,
 )
-from tesla_fleet_sim.config import DEFAULT_VIN
+from tesla_fleet_sim.config import DEFAULT_HOME, DEFAULT_VIN
+from tesla_fleet_sim.schedules import ChargeSchedule
 
 TZ = "Europe/Warsaw"
 WARSAW = dt_util.get_time_zone(TZ)
@@ -86,7 +87,7 @@ def fast_wait(freezer: FrozenDateTimeFactory) -> Any:
     async def wait(seconds: float) -> None:
         freezer.tick(timedelta(seconds=seconds))
 
-    with patch.object(session_manager, "async_wait", wait):
+    with patch.object(charge_control, "async_wait", wait):
         yield
 
 
@@ -189,7 +190,7 @@ async def test_plan_send_charge_cleanup(
     start_sensor = hass.states.get("sensor.sim_model_3_special_charging_start")
     assert dt_util.parse_datetime(start_sensor.state) == CHARGE_START
     sessions = manager(entry)
-    assert not entry.runtime_data.session_active(VIN)
+    assert not entry.runtime_data.sessions.is_active(VIN)
 
     # The car arrives home and is plugged in after the send (no early charge).
     sim.schedule_event(local(14, 1), "plug_in")
@@ -207,7 +208,7 @@ async def test_plan_send_charge_cleanup(
     assert schedules[0]["days_of_week"] == 1 << 4  # Thursday
     assert session.schedule_id == schedules[0]["id"]
     assert session.original_limit == 50
-    assert entry.runtime_data.session_active(VIN)
+    assert entry.runtime_data.sessions.is_active(VIN)
     assert stored_state(hass_storage, entry) == "active"
     assert hass.states.get("sensor.sim_model_3_special_charging").state == "active"
 
@@ -224,7 +225,7 @@ async def test_plan_send_charge_cleanup(
     assert car.charge_limit_soc == 50
     assert car.charge_schedules == []
     assert stored_state(hass_storage, entry) == "completed"
-    assert not entry.runtime_data.session_active(VIN)
+    assert not entry.runtime_data.sessions.is_active(VIN)
     assert hass.states.get("sensor.sim_model_3_special_charging").state == "completed"
     assert [e.data["state"] for e in events] == [
         "scheduled",
@@ -450,7 +451,7 @@ async def test_transient_failures_then_deadline(
     assert session.reason == "send_deadline"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
     assert issue is not None
-    assert not entry.runtime_data.session_active(VIN)
+    assert not entry.runtime_data.sessions.is_active(VIN)
 
 
 async def test_transient_failure_recovers(
@@ -580,7 +581,7 @@ async def test_cancel_after_send(
     assert result["state"] == "cancelled"
     assert sim.vehicle().charge_limit_soc == 50
     assert sim.vehicle().charge_schedules == []
-    assert not entry.runtime_data.session_active(VIN)
+    assert not entry.runtime_data.sessions.is_active(VIN)
     await advance(hass, freezer, CLEANUP_AT)
     removes = [r for r in sim.api_requests("command") if "remove_charge" in r.path]
     assert len(removes) == 1
@@ -636,20 +637,29 @@ async def test_bad_inputs_change_nothing(
     sim: Simulator,
     hass_storage: dict[str, Any],
 ) -> None:
-    """Invalid requests give translated errors and store nothing."""
+    """Invalid requests give translated errors, store nothing and cost nothing."""
+    # The scout knows no charge level: a valid request would ask Tesla for it.
+    coordinator = entry.runtime_data.vehicles[VIN].coordinator
+    coordinator.data.charge_state.clear()
+    requests = len(sim.api_requests())
     cases: list[tuple[dict[str, Any], str]] = [
         ({"ready_by": local(13, 20)}, "ready_by_not_after_now"),
+        ({"ready_by": READY_BY + timedelta(days=30)}, "ready_by_too_far"),
         ({"mode": "prices"}, "price_entity_required"),
         (
             {"mode": "prices", "price_entity": "sensor.nope"},
             "price_entity_unavailable",
         ),
-        ({"target_soc": 30}, "nothing_to_charge"),
+        ({"target_soc": 30}, "target_soc_out_of_range"),
+        ({"target_soc": 49}, "target_soc_out_of_range"),
+        ({"target_soc": 30, "queue": True}, "target_soc_out_of_range"),
+        ({"ready_by": local(13, 20), "queue": True}, "ready_by_not_after_now"),
     ]
     for data, key in cases:
         with pytest.raises(ServiceValidationError) as err:
             await plan(hass, **data)
         assert err.value.translation_key == key, data
+    assert len(sim.api_requests()) == requests  # nothing billed for bad input
     hass.states.async_set("sensor.prices", "1", {"prices": "garbage"})
     with pytest.raises(ServiceValidationError) as err:
         await plan(hass, price_entity="sensor.prices", mode=None)
@@ -712,7 +722,7 @@ async def test_soc_unknown_when_asleep(
 ) -> None:
     """Without a known SoC and with the car asleep, planning is refused."""
     sim.vehicle().fall_asleep()
-    coordinator = entry.runtime_data.coordinators[VIN]
+    coordinator = entry.runtime_data.vehicles[VIN].coordinator
     with patch.object(coordinator, "data", None):
         with pytest.raises(ServiceValidationError) as err:
             await plan(hass)
@@ -1041,7 +1051,7 @@ async def test_manager_edges(
     assert sim.api_requests("wake") == []
 
     client = entry.runtime_data.client
-    coordinator = entry.runtime_data.coordinators[VIN]
+    coordinator = entry.runtime_data.vehicles[VIN].coordinator
     with (
         patch.object(coordinator, "data", None),
         patch.object(client, "async_vehicle_data", return_value={}),
@@ -1053,7 +1063,7 @@ async def test_manager_edges(
     await plan(hass)
     await advance(hass, freezer, SEND_AT)
     await sessions.async_enqueue(
-        session_manager.SessionRequest(vin=VIN, target_soc=80, ready_by=READY_BY)
+        ChargingNeed(vin=VIN, target_soc=80, ready_by=READY_BY)
     )
     assert await sessions.async_daily_check() == []  # the car is busy
     assert len(sessions.store.queue) == 1
@@ -1062,3 +1072,130 @@ async def test_manager_edges(
     sessions.async_stop()
     sessions._send_due(response["session_id"])
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def fail_read_back(client: Any) -> Any:
+    """Patch the client so the schedule read-back after an add always fails."""
+    original = client.async_vehicle_data
+
+    async def flaky(vin: str, endpoints: tuple[str, ...] = ()) -> dict[str, Any]:
+        if endpoints == ("charge_schedule_data",):
+            raise FleetUnavailableError("HTTP 503")
+        return await original(vin, endpoints)
+
+    return patch.object(client, "async_vehicle_data", flaky)
+
+
+@pytest.mark.parametrize("ending", ["cancel", "send_deadline"])
+async def test_unconfirmed_schedule_is_removed(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    ending: str,
+) -> None:
+    """A schedule added but never read back is found and removed at the end."""
+    await plan(hass)
+    with fail_read_back(entry.runtime_data.client):
+        await advance(hass, freezer, SEND_AT)
+        (session,) = manager(entry).sessions.values()
+        assert session.state is SessionState.SENDING
+        assert session.schedule_pending
+        assert session.schedule_id is None
+        assert len(sim.vehicle().charge_schedules) == 1
+        if ending == "cancel":
+            await hass.services.async_call(
+                DOMAIN,
+                "cancel_special_charging",
+                {"session_id": session.id},
+                blocking=True,
+            )
+            assert session.state is SessionState.CANCELLED
+        else:
+            # The car stays unreachable: retried every 3 minutes until the
+            # planned start, then the session fails and cleanup runs.
+            sim.faults.fail_next("/vehicle_data", 503, count=1000)
+            minute = 0
+            while session.state is SessionState.SENDING:
+                minute += 3
+                await advance(hass, freezer, SEND_AT + timedelta(minutes=minute))
+            assert session.state is SessionState.CLEANING
+            assert SEND_AT + timedelta(minutes=minute) >= CHARGE_START - timedelta(
+                minutes=3
+            )
+            sim.faults.clear()  # the car is back: the cleanup retry restores it
+            await advance(hass, freezer, SEND_AT + timedelta(minutes=minute + 6))
+            assert session.state is SessionState.FAILED
+            assert session.reason == "send_deadline"
+    assert sim.vehicle().charge_schedules == []
+    assert sim.vehicle().charge_limit_soc == 50
+    assert len(schedule_commands(sim)) == 1
+
+
+async def test_drivers_identical_schedule_is_left_alone(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The driver's own one-time schedule for the same window is never adopted."""
+    car = sim.vehicle()
+    car.add_charge_schedule(
+        ChargeSchedule(
+            id=0,
+            days_of_week=1 << 4,  # Thursday
+            start_enabled=True,
+            start_time=139,
+            end_enabled=True,
+            end_time=360,
+            one_time=True,
+            latitude=DEFAULT_HOME.lat,
+            longitude=DEFAULT_HOME.lon,
+            name="mine",
+        )
+    )
+    (drivers,) = [s["id"] for s in car.charge_schedules]
+    await plan(hass)
+    await advance(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.ACTIVE
+    assert session.schedule_id not in (None, drivers)
+    assert len(schedule_commands(sim)) == 1
+    # At cleanup only the session's schedule goes (the car drops a one-time
+    # schedule once its window ended, so cancel before that).
+    await hass.services.async_call(
+        DOMAIN, "cancel_special_charging", {"session_id": session.id}, blocking=True
+    )
+    assert [s["id"] for s in car.charge_schedules] == [drivers]
+
+
+async def test_plan_waits_for_a_send_in_progress(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A new plan and a firing send of the old one do not race."""
+    await plan(hass)
+    (first,) = manager(entry).sessions.values()
+    await advance(hass, freezer, SEND_AT - timedelta(seconds=30))
+    release = asyncio.Event()
+    sessions = manager(entry)
+
+    async def slow_soc(vin: str) -> float:
+        await release.wait()
+        return 41.0
+
+    with patch.object(sessions, "_async_current_soc", slow_soc):
+        task = hass.async_create_task(plan(hass, target_soc=80))
+        await asyncio.sleep(0)
+        freezer.move_to(SEND_AT)
+        async_fire_time_changed(hass, SEND_AT)
+        await asyncio.sleep(0)
+        release.set()
+        response = await task
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert first.state is SessionState.CANCELLED
+    assert first.reason == "replaced"
+    assert response["state"] == "scheduled"
+    assert not [r for r in sim.api_requests() if r.path.endswith("/wake_up")]

@@ -13,29 +13,32 @@ from custom_components.tesla_scout_worker.api import (
     FleetError,
     FleetUnavailableError,
 )
+from custom_components.tesla_scout_worker.charge_control import _is_unsupported
+from custom_components.tesla_scout_worker.charging_needs import (
+    ChargingNeed,
+    calendar_needs,
+    event_start as _event_start,
+    target_from_text,
+)
+from custom_components.tesla_scout_worker.plan_inputs import battery_level_of
 from custom_components.tesla_scout_worker.planner import (
     ChargingPlan,
     OffPeakWindow,
     PlanRequest,
     plan_charging,
 )
-from custom_components.tesla_scout_worker.session_manager import (
-    _event_start,
-    _is_unsupported,
-    _parse_time,
-    battery_level_of,
-    calendar_needs,
-    day_bit,
-    minutes_after_midnight,
-    target_from_text,
-)
 from custom_components.tesla_scout_worker.sessions import (
     MAX_FINISHED_SESSIONS,
     ChargingSession,
     InvalidTransitionError,
-    QueuedNeed,
     SessionState,
     SessionStore,
+)
+from custom_components.tesla_scout_worker.time_of_day import (
+    day_bit,
+    day_name,
+    minutes_after_midnight,
+    parse_time_option as _parse_time,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -137,8 +140,13 @@ def test_round_trip_and_public_dict() -> None:
 
 def test_queued_need_round_trip() -> None:
     """Queued needs survive storage."""
-    need = QueuedNeed(key="k", vin="V", target_soc=80, ready_by=NOW, mode="prices")
-    assert QueuedNeed.from_dict(need.as_dict()) == need
+    need = ChargingNeed(
+        key="k", vin="V", target_soc=80, ready_by=NOW, mode="prices", source="queue"
+    )
+    assert ChargingNeed.from_dict(need.as_dict()) == need
+    # Queued needs stored before needs had a source are queue needs.
+    legacy = {k: v for k, v in need.as_dict().items() if k != "source"}
+    assert ChargingNeed.from_dict(legacy) == need
 
 
 async def test_store_load_save_prune(
@@ -154,7 +162,7 @@ async def test_store_load_save_prune(
         "data": {
             "sessions": [good, {"id": "broken"}],
             "queue": [
-                QueuedNeed(key="q", vin="V", target_soc=80, ready_by=NOW).as_dict(),
+                ChargingNeed(key="q", vin="V", target_soc=80, ready_by=NOW).as_dict(),
                 {"key": "bad"},
             ],
             "planned_needs": ["a", "b"],
@@ -216,6 +224,8 @@ async def test_local_time_helpers(hass: HomeAssistant) -> None:
     assert minutes_after_midnight(moment) == 139
     assert day_bit(moment) == 1 << 4
     assert day_bit(datetime(2027, 1, 17, 12, tzinfo=UTC)) == 1  # Sunday
+    assert day_name(moment) == "Thursday"
+    assert day_name(datetime(2027, 1, 17, 12, tzinfo=UTC)) == "Sunday"
     assert _parse_time("bogus", "23:00:00").hour == 23
     assert _parse_time(None, "06:00:00").hour == 6
 
@@ -245,10 +255,7 @@ async def test_event_start_and_calendar_needs(hass: HomeAssistant) -> None:
     assert day is not None
     assert (day.hour, day.utcoffset()) == (0, timedelta(hours=1))
 
-    vehicles = [
-        {"vin": "VIN1", "display_name": "Red"},
-        {"vin": "VIN2", "display_name": "Blue"},
-    ]
+    vehicles = {"VIN1": "Red", "VIN2": "Blue"}
     events = [
         {"summary": "Trip 90%", "start": "2027-01-14T07:00:00+01:00"},
         {"summary": "Blue", "description": "charge 80 %", "start": aware},
@@ -259,11 +266,13 @@ async def test_event_start_and_calendar_needs(hass: HomeAssistant) -> None:
     needs = calendar_needs("calendar.c", events, vehicles, NOW)
     assert [(n.vin, n.target_soc) for n in needs] == [("VIN1", 90), ("VIN2", 80)]
     assert needs[0].key != needs[1].key
+    assert {n.source for n in needs} == {"calendar"}
+    assert calendar_needs("calendar.c", events, {}, NOW) == []
 
 
 async def test_default_wait_sleeps() -> None:
     """The production wait is a plain sleep."""
-    from custom_components.tesla_scout_worker.session_manager import async_wait
+    from custom_components.tesla_scout_worker.charge_control import async_wait
 
     await async_wait(0)
 
@@ -272,4 +281,4 @@ def test_is_unsupported_other_errors() -> None:
     """Errors that are not Fleet errors never mean old firmware."""
     from homeassistant.exceptions import HomeAssistantError
 
-    assert not _is_unsupported(HomeAssistantError())
+    assert not _is_unsupported(HomeAssistantError())  # type: ignore[arg-type]

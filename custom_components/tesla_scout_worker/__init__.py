@@ -18,6 +18,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .api import FleetClient, FleetError, WrongRegionError
+from .charge_control import ChargeControl
 from .const import (
     CONF_BILL_STATE_CHECKS,
     CONF_COMMANDS_URL,
@@ -27,15 +28,16 @@ from .const import (
     DOMAIN,
     FLEET_API_SERVERS,
 )
-from .coordinator import async_setup_scout, vehicle_gone
 from .entity import account_device_info
 from .models import TeslaConfigEntry, TeslaRuntimeData
 from .oauth import TeslaOAuth2Implementation
 from .redact import install_log_redaction
+from .roster import async_setup_scout, vehicle_gone
 from .services import async_setup_services
 from .session_manager import SessionManager
 from .token_manager import STORAGE_VERSION, TeslaTokenManager, TokenUnavailableError
 from .usage import ApiUsage
+from .vehicle import TeslaVehicle
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -102,7 +104,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         entry.data.get(CONF_COMMANDS_URL),
     )
     try:
-        vehicles = await client.async_list_vehicles()
+        listing = await client.async_list_vehicles()
     except WrongRegionError as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN, translation_key="wrong_region"
@@ -116,19 +118,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     account_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **account_device_info(entry)
     )
+    control = ChargeControl(hass, client)
+    vehicles: dict[str, TeslaVehicle] = {}
+    sessions = SessionManager(hass, entry, control, vehicles)
+    await sessions.async_load()
+    entry.async_on_unload(sessions.async_stop)
     entry.runtime_data = TeslaRuntimeData(
         account_device_id=account_device.id,
         tokens=tokens,
         client=client,
         usage=usage,
+        control=control,
+        sessions=sessions,
         vehicles=vehicles,
     )
-    await async_setup_scout(hass, entry)
-    sessions = SessionManager(hass, entry)
-    await sessions.async_load()
-    entry.runtime_data.sessions = sessions
-    entry.runtime_data.session_active = sessions.is_active
-    entry.async_on_unload(sessions.async_stop)
+    await async_setup_scout(hass, entry, listing)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the coordinators and entities exist: re-arm and run what was missed.
     await sessions.async_start()

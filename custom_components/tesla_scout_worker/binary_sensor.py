@@ -13,9 +13,10 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import VehicleCoordinator, VehicleData
 from .entity import VehicleEntity, async_add_vehicle_entities
 from .models import TeslaConfigEntry
+from .vehicle import TeslaVehicle
+from .vehicle_data import VehicleData
 
 PARALLEL_UPDATES = 0
 
@@ -56,9 +57,9 @@ async def async_setup_entry(
 ) -> None:
     """Set up the binary sensors of every vehicle."""
 
-    def make(coordinator: VehicleCoordinator) -> list[VehicleBinarySensor]:
+    def make(vehicle: TeslaVehicle) -> list[VehicleBinarySensor]:
         return [
-            VehicleBinarySensor(coordinator, description)
+            VehicleBinarySensor(vehicle, description)
             for description in VEHICLE_BINARY_SENSORS
         ]
 

@@ -7,9 +7,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import VehicleCoordinator
 from .entity import VehicleEntity, async_add_vehicle_entities
 from .models import TeslaConfigEntry
+from .vehicle import TeslaVehicle
 
 PARALLEL_UPDATES = 1
 
@@ -27,8 +27,8 @@ async def async_setup_entry(
 ) -> None:
     """Set up the buttons of every vehicle."""
 
-    def make(coordinator: VehicleCoordinator) -> list[ForceUpdateButton]:
-        return [ForceUpdateButton(coordinator, FORCE_UPDATE)]
+    def make(vehicle: TeslaVehicle) -> list[ForceUpdateButton]:
+        return [ForceUpdateButton(vehicle, FORCE_UPDATE)]
 
     async_add_vehicle_entities(hass, entry, async_add_entities, make)
 

@@ -8,9 +8,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import VehicleCoordinator
 from .entity import VehicleEntity, async_add_vehicle_entities
 from .models import TeslaConfigEntry
+from .vehicle import TeslaVehicle
 
 PARALLEL_UPDATES = 0
 
@@ -24,8 +24,8 @@ async def async_setup_entry(
 ) -> None:
     """Set up a tracker for every vehicle."""
 
-    def make(coordinator: VehicleCoordinator) -> list[VehicleTracker]:
-        return [VehicleTracker(coordinator, LOCATION)]
+    def make(vehicle: TeslaVehicle) -> list[VehicleTracker]:
+        return [VehicleTracker(vehicle, LOCATION)]
 
     async_add_vehicle_entities(hass, entry, async_add_entities, make)
 

@@ -53,5 +53,7 @@ async def async_get_config_entry_diagnostics(
         ),
         "token": data.tokens.as_dict(),
         "usage": data.usage.as_dict(),
-        "vehicles": async_redact_data(data.vehicles, TO_REDACT),
+        "vehicles": async_redact_data(
+            [vehicle.listing for vehicle in data.vehicles.values()], TO_REDACT
+        ),
     }

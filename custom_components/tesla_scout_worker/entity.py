@@ -13,10 +13,10 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .coordinator import STALE_AFTER, VehicleCoordinator, signal_new_vehicle
+from .coordinator import STALE_AFTER, VehicleCoordinator
 from .models import TeslaConfigEntry
-
-MODELS = {"S": "Model S", "3": "Model 3", "X": "Model X", "Y": "Model Y"}
+from .roster import signal_new_vehicle
+from .vehicle import TeslaVehicle
 
 
 def account_device_info(entry: TeslaConfigEntry) -> DeviceInfo:
@@ -44,38 +44,17 @@ class AccountEntity(Entity):
         self._attr_device_info = account_device_info(entry)
 
 
-def vehicle_model(vin: str) -> str | None:
-    """Return the model named by the VIN's fourth character."""
-    return MODELS.get(vin[3:4].upper())
-
-
-def vehicle_device_info(coordinator: VehicleCoordinator) -> DeviceInfo:
-    """Return the device of a vehicle, linked to the account device."""
-    data = coordinator.data
-    version = data.vehicle_state.get("car_version") if data is not None else None
-    return DeviceInfo(
-        identifiers={(DOMAIN, coordinator.vin)},
-        name=coordinator.display_name,
-        manufacturer="Tesla",
-        model=vehicle_model(coordinator.vin),
-        sw_version=str(version).split(" ", 1)[0] if version else None,
-        via_device_id=coordinator.config_entry.runtime_data.account_device_id,
-    )
-
-
 class VehicleEntity(CoordinatorEntity[VehicleCoordinator]):
     """An entity of a vehicle device, updated by the scout."""
 
     _attr_has_entity_name = True
 
-    def __init__(
-        self, coordinator: VehicleCoordinator, description: EntityDescription
-    ) -> None:
+    def __init__(self, vehicle: TeslaVehicle, description: EntityDescription) -> None:
         """Initialize."""
-        super().__init__(coordinator)
+        super().__init__(vehicle.coordinator)
         self.entity_description = description
-        self._attr_unique_id = f"{coordinator.vin}_{description.key}"
-        self._attr_device_info = vehicle_device_info(coordinator)
+        self._attr_unique_id = f"{vehicle.vin}_{description.key}"
+        self._attr_device_info = vehicle.device_info
 
     @property
     def available(self) -> bool:
@@ -89,16 +68,16 @@ def async_add_vehicle_entities(
     hass: HomeAssistant,
     entry: TeslaConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    make: Callable[[VehicleCoordinator], Iterable[Entity]],
+    make: Callable[[TeslaVehicle], Iterable[Entity]],
 ) -> None:
     """Add the entities of every vehicle now and of vehicles that appear later."""
 
     @callback
-    def _add(coordinator: VehicleCoordinator) -> None:
-        async_add_entities(make(coordinator))
+    def _add(vehicle: TeslaVehicle) -> None:
+        async_add_entities(make(vehicle))
 
-    for coordinator in entry.runtime_data.coordinators.values():
-        _add(coordinator)
+    for vehicle in entry.runtime_data.vehicles.values():
+        _add(vehicle)
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new_vehicle(entry), _add)
     )

@@ -20,9 +20,11 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
 from homeassistant.util.json import JsonValueType
 
+from .charging_needs import ChargingNeed
 from .const import DOMAIN
 from .models import TeslaConfigEntry
-from .session_manager import MODES, SessionManager, SessionRequest, validation_error
+from .plan_inputs import MODES, validation_error
+from .session_manager import SessionManager
 
 SERVICE_PLAN: Final = "plan_special_charging"
 SERVICE_CANCEL: Final = "cancel_special_charging"
@@ -67,7 +69,7 @@ def _managers(hass: HomeAssistant) -> list[SessionManager]:
         for entry in hass.config_entries.async_entries(DOMAIN)
         if entry.state is ConfigEntryState.LOADED
     ]
-    return [e.runtime_data.sessions for e in entries if e.runtime_data.sessions]
+    return [entry.runtime_data.sessions for entry in entries]
 
 
 def _vehicle(hass: HomeAssistant, device_id: str) -> tuple[SessionManager, str]:
@@ -77,9 +79,9 @@ def _vehicle(hass: HomeAssistant, device_id: str) -> tuple[SessionManager, str]:
         raise validation_error("device_not_found", {"device_id": device_id})
     vins = {value for domain, value in device.identifiers if domain == DOMAIN}
     for manager in _managers(hass):
-        for vehicle in manager.entry.runtime_data.vehicles:
-            if vehicle.get("vin") in vins:
-                return manager, str(vehicle["vin"])
+        for vin in vins:
+            if vin in manager.vehicles:
+                return manager, vin
     raise validation_error("not_a_vehicle", {"device_id": device_id})
 
 
@@ -92,24 +94,23 @@ def _aware(value: datetime) -> datetime:
 
 async def _async_plan(call: ServiceCall) -> ServiceResponse:
     manager, vin = _vehicle(call.hass, call.data[ATTR_DEVICE_ID])
-    request = SessionRequest(
+    need = ChargingNeed(
         vin=vin,
         target_soc=call.data[ATTR_TARGET_SOC],
         ready_by=_aware(call.data[ATTR_READY_BY]),
         mode=call.data.get(ATTR_MODE),
         price_entity=call.data.get(ATTR_PRICE_ENTITY),
         continuous=call.data[ATTR_CONTINUOUS],
-        source="queue" if call.data[ATTR_QUEUE] else "action",
     )
     if call.data[ATTR_QUEUE]:
-        need = await manager.async_enqueue(request)
+        queued = await manager.async_enqueue(need)
         return {
             "queued": True,
-            "ready_by": need.ready_by.isoformat(),
-            "target_soc": need.target_soc,
+            "ready_by": queued.ready_by.isoformat(),
+            "target_soc": queued.target_soc,
             "queue_length": len(manager.store.queue),
         }
-    session = await manager.async_plan(request)
+    session = await manager.async_plan(need)
     response: dict[str, Any] = session.public_dict(manager.device_id(vin))
     response["plan"] = session.plan.as_dict()
     return response

@@ -24,6 +24,7 @@ from typing import Any, Final
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
+from .charging_needs import ChargingNeed
 from .const import DOMAIN
 from .planner import ChargingPlan, PlanInputError
 
@@ -113,6 +114,9 @@ class ChargingSession:
     original_legacy: dict[str, Any] | None = None
     limit_set: bool = False
     schedule_pending: bool = False
+    # The schedule ids on the car before this session added its own: a
+    # schedule among them is the driver's, never this session's.
+    schedule_not_ours: list[int] | None = None
     schedule_id: int | None = None
     legacy: bool = False
     # The state CLEANING ends in, and why.
@@ -177,6 +181,7 @@ class ChargingSession:
             "original_legacy": self.original_legacy,
             "limit_set": self.limit_set,
             "schedule_pending": self.schedule_pending,
+            "schedule_not_ours": self.schedule_not_ours,
             "schedule_id": self.schedule_id,
             "legacy": self.legacy,
             "outcome": None if self.outcome is None else str(self.outcome),
@@ -213,6 +218,7 @@ class ChargingSession:
             original_legacy=data.get("original_legacy"),
             limit_set=bool(data.get("limit_set")),
             schedule_pending=bool(data.get("schedule_pending")),
+            schedule_not_ours=data.get("schedule_not_ours"),
             schedule_id=data.get("schedule_id"),
             legacy=bool(data.get("legacy")),
             outcome=None if outcome is None else SessionState(outcome),
@@ -253,44 +259,6 @@ class ChargingSession:
         }
 
 
-@dataclass(kw_only=True, slots=True)
-class QueuedNeed:
-    """A charging need waiting for the daily check."""
-
-    key: str
-    vin: str
-    target_soc: int
-    ready_by: datetime
-    mode: str | None = None
-    price_entity: str | None = None
-    continuous: bool = True
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the need for storage."""
-        return {
-            "key": self.key,
-            "vin": self.vin,
-            "target_soc": self.target_soc,
-            "ready_by": self.ready_by.isoformat(),
-            "mode": self.mode,
-            "price_entity": self.price_entity,
-            "continuous": self.continuous,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QueuedNeed:
-        """Rebuild a need from storage."""
-        return cls(
-            key=str(data["key"]),
-            vin=str(data["vin"]),
-            target_soc=int(data["target_soc"]),
-            ready_by=datetime.fromisoformat(str(data["ready_by"])),
-            mode=data.get("mode"),
-            price_entity=data.get("price_entity"),
-            continuous=bool(data.get("continuous", True)),
-        )
-
-
 class SessionStore:
     """Sessions, the queue and planned needs of one config entry on disk."""
 
@@ -300,7 +268,7 @@ class SessionStore:
             hass, STORAGE_VERSION, f"{DOMAIN}.sessions.{entry_id}"
         )
         self.sessions: dict[str, ChargingSession] = {}
-        self.queue: list[QueuedNeed] = []
+        self.queue: list[ChargingNeed] = []
         self.planned_needs: list[str] = []
 
     async def async_load(self) -> None:
@@ -316,7 +284,7 @@ class SessionStore:
         self.queue = []
         for raw in data.get("queue") or []:
             try:
-                self.queue.append(QueuedNeed.from_dict(raw))
+                self.queue.append(ChargingNeed.from_dict(raw))
             except KeyError, TypeError, ValueError:
                 continue
         self.planned_needs = [str(key) for key in data.get("planned_needs") or []]

@@ -1,0 +1,180 @@
+"""Plan inputs: a charging need, the options and states to a planner request.
+
+Everything a need says is checked before anything is asked of Tesla, so bad
+input costs nothing and changes nothing. The state of charge is the last one
+the scout saw; planning never wakes the car.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.util import dt as dt_util
+
+from .charge_control import CHARGE_LIMIT_MAX, CHARGE_LIMIT_MIN
+from .charging_needs import ChargingNeed
+from .const import (
+    CONF_BATTERY_CAPACITY,
+    CONF_CHARGING_POWER,
+    CONF_LEAD_TIME,
+    CONF_OFF_PEAK_END,
+    CONF_OFF_PEAK_START,
+    CONF_PRICE_ENTITY,
+    DEFAULT_BATTERY_CAPACITY,
+    DEFAULT_CHARGING_POWER,
+    DEFAULT_LEAD_TIME,
+    DEFAULT_OFF_PEAK_END,
+    DEFAULT_OFF_PEAK_START,
+    DOMAIN,
+)
+from .planner import (
+    MODE_DEADLINE,
+    MODE_OFF_PEAK,
+    MODE_PRICES,
+    ChargingPlan,
+    OffPeakWindow,
+    PlanInputError,
+    PlanRequest,
+    PriceSlot,
+    parse_price_series,
+    plan_charging,
+)
+from .time_of_day import parse_time_option
+
+MODES: Final = (MODE_OFF_PEAK, MODE_PRICES, MODE_DEADLINE)
+MAX_PLAN_AHEAD: Final = timedelta(hours=48)
+"""How far ahead a session can be planned at once. The charge level it starts
+from is the one seen now, and price sensors publish today and tomorrow; a need
+further ahead is queued and planned by the daily check when it is near."""
+MAX_QUEUE_AHEAD: Final = timedelta(days=365)
+
+type SocReader = Callable[[str], Awaitable[float]]
+
+
+def validation_error(
+    key: str, placeholders: Mapping[str, str] | None = None
+) -> ServiceValidationError:
+    """Return a translated validation error."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=dict(placeholders) if placeholders else None,
+    )
+
+
+def validate_need(need: ChargingNeed, *, queued: bool) -> None:
+    """Refuse a need that cannot be planned, before any request is made."""
+    if not CHARGE_LIMIT_MIN <= need.target_soc <= CHARGE_LIMIT_MAX:
+        raise validation_error(
+            "target_soc_out_of_range",
+            {"minimum": str(CHARGE_LIMIT_MIN), "maximum": str(CHARGE_LIMIT_MAX)},
+        )
+    ahead = dt_util.as_utc(need.ready_by) - dt_util.utcnow()
+    if ahead <= timedelta(0):
+        raise validation_error("ready_by_not_after_now")
+    limit = MAX_QUEUE_AHEAD if queued else MAX_PLAN_AHEAD
+    if ahead > limit:
+        raise validation_error(
+            "ready_by_queue_too_far" if queued else "ready_by_too_far",
+            {"hours": str(int(limit.total_seconds() // 3600))},
+        )
+    if need.mode is not None and need.mode not in MODES:
+        raise validation_error("invalid_mode", {"mode": need.mode})
+
+
+def battery_level_of(data: Any) -> float | None:
+    """Return the battery level from a coordinator's data, if it has one.
+
+    Accepts vehicle_data-shaped mappings (``charge_state.battery_level``), flat
+    mappings and objects with a ``battery_level`` or ``charge_state`` attribute.
+    """
+    if data is None:
+        return None
+    if isinstance(data, Mapping):
+        charge = data.get("charge_state")
+        value = (
+            charge.get("battery_level")
+            if isinstance(charge, Mapping)
+            else data.get("battery_level")
+        )
+    else:
+        value = getattr(data, "battery_level", None)
+        charge = getattr(data, "charge_state", None)
+        if value is None and isinstance(charge, Mapping):
+            value = charge.get("battery_level")
+    try:
+        return None if value is None else float(value)
+    except TypeError, ValueError:
+        return None
+
+
+def price_slots(hass: HomeAssistant, entity_id: str | None) -> list[PriceSlot]:
+    """Parse the price entity's attributes."""
+    if not entity_id:
+        raise validation_error("price_entity_required")
+    state = hass.states.get(entity_id)
+    if state is None:
+        raise validation_error("price_entity_unavailable", {"entity": entity_id})
+    try:
+        return parse_price_series(
+            dict(state.attributes), dt_util.get_default_time_zone()
+        )
+    except PlanInputError as err:
+        raise validation_error(err.key) from err
+
+
+async def async_make_plan(
+    hass: HomeAssistant,
+    options: Mapping[str, Any],
+    need: ChargingNeed,
+    current_soc: SocReader,
+) -> ChargingPlan:
+    """Plan a need: mode, prices and window from the options, then the planner.
+
+    Everything local is checked before ``current_soc`` (which may ask Tesla)
+    is awaited.
+    """
+    tz = dt_util.get_default_time_zone()
+    price_entity = need.price_entity or options.get(CONF_PRICE_ENTITY)
+    mode = need.mode or (MODE_PRICES if price_entity else MODE_OFF_PEAK)
+    prices = price_slots(hass, price_entity) if mode == MODE_PRICES else None
+    window = None
+    if mode == MODE_OFF_PEAK:
+        try:
+            window = OffPeakWindow(
+                parse_time_option(
+                    options.get(CONF_OFF_PEAK_START), DEFAULT_OFF_PEAK_START
+                ),
+                parse_time_option(options.get(CONF_OFF_PEAK_END), DEFAULT_OFF_PEAK_END),
+                tz,
+            )
+        except PlanInputError as err:
+            raise validation_error(err.key) from err
+    soc = await current_soc(need.vin)
+    try:
+        return plan_charging(
+            PlanRequest(
+                now=dt_util.now(),
+                current_soc=soc,
+                target_soc=float(need.target_soc),
+                capacity_kwh=float(
+                    options.get(CONF_BATTERY_CAPACITY, DEFAULT_BATTERY_CAPACITY)
+                ),
+                power_kw=float(
+                    options.get(CONF_CHARGING_POWER, DEFAULT_CHARGING_POWER)
+                ),
+                ready_by=need.ready_by,
+                lead_time=timedelta(
+                    minutes=float(options.get(CONF_LEAD_TIME, DEFAULT_LEAD_TIME))
+                ),
+                off_peak=window,
+                prices=prices,
+                continuous=need.continuous,
+            )
+        )
+    except PlanInputError as err:
+        raise validation_error(err.key) from err
