@@ -8,6 +8,7 @@ import re
 import time
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -24,15 +25,17 @@ from homeassistant.components.application_credentials import (
     async_import_client_credential,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from tesla_fleet_sim import SimClock, Simulator, running_simulator
+from tesla_fleet_sim import SimClock, SimConfig, Simulator, running_simulator
 from tesla_fleet_sim.config import (
     DEFAULT_ACCOUNT_SUB,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
 )
+
+from .common import find_device  # noqa: F401 (still imported from here)
+from .scout_common import prepare_home
 
 CLIENT_ID = DEFAULT_CLIENT_ID
 CLIENT_SECRET = DEFAULT_CLIENT_SECRET
@@ -71,9 +74,19 @@ def fail_on_ha_deprecation(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest.fixture
-def sim() -> Simulator:
+def sim_config() -> SimConfig | None:
+    """Return the simulator's accounts and cars; None is one car at home.
+
+    Override it in a module, or per test with
+    ``@pytest.mark.parametrize("sim_config", [...])``.
+    """
+    return None
+
+
+@pytest.fixture
+def sim(sim_config: SimConfig | None) -> Simulator:
     """Return a simulator whose clock follows Home Assistant's (frozen) time."""
-    return Simulator(clock=SimClock.follow(dt_util.utcnow))
+    return Simulator(sim_config, clock=SimClock.follow(dt_util.utcnow))
 
 
 @pytest.fixture
@@ -92,14 +105,6 @@ async def credentials(hass: HomeAssistant) -> None:
     )
 
 
-def find_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
-    """Return this integration's device with the identifier (VIN or account)."""
-    entry = hass.config_entries.async_entries(DOMAIN)[0]
-    return dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, identifier), entry.entry_id
-    )
-
-
 def entry_token(sim: Simulator) -> dict[str, Any]:
     """Issue a token pair as the config flow would store it."""
     token = sim.issue_tokens()
@@ -108,13 +113,22 @@ def entry_token(sim: Simulator) -> dict[str, Any]:
 
 
 @pytest.fixture
-def scout_polling() -> bool:
-    """Whether the vehicle scout polls on its own; scout tests override this.
+async def scout(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """The scout's world: local midnight, zone.home at the car's home, polling on.
 
-    Off (the entry's "disable polling" preference), so tests of other parts
-    that move the clock by hours see no vehicle checks in between.
+    Scout modules use it with ``pytestmark = pytest.mark.usefixtures("scout")``.
     """
-    return False
+    await prepare_home(hass, freezer)
+
+
+@pytest.fixture
+def scout_polling(request: pytest.FixtureRequest) -> bool:
+    """Whether the vehicle scout polls on its own: only in tests using ``scout``.
+
+    Off otherwise (the entry's "disable polling" preference), so tests of
+    other parts that move the clock by hours see no vehicle checks in between.
+    """
+    return "scout" in request.fixturenames
 
 
 @pytest.fixture

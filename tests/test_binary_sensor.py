@@ -10,30 +10,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from homeassistant.util import dt as dt_util
-from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
+from tesla_fleet_sim import SimConfig, Simulator
 
-from .scout_common import CAR, VIN, WORK, advance, prepare_home, state
+from .scout_common import AT_WORK, CAR, VIN, advance, state
 
-AT_WORK = SimConfig(accounts=[AccountConfig(vehicles=[VehicleConfig(location=WORK)])])
-
-
-@pytest.fixture
-def scout_polling() -> bool:
-    """Let the scout poll on its own."""
-    return True
-
-
-@pytest.fixture(autouse=True)
-async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Start at local midnight with zone.home at the car's home."""
-    await prepare_home(hass, freezer)
+pytestmark = pytest.mark.usefixtures("scout")
 
 
 @pytest.fixture
-def sim() -> Simulator:
-    """Return a car parked at work."""
-    return Simulator(AT_WORK, clock=SimClock.follow(dt_util.utcnow))
+def sim_config() -> SimConfig:
+    """A car parked at work."""
+    return AT_WORK
 
 
 def flags(hass: HomeAssistant) -> tuple[str, str, str]:

@@ -13,21 +13,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from tesla_fleet_sim import Simulator
 
-from .scout_common import CAR, VIN, WORK, advance, prepare_home, state
+from .scout_common import CAR, VIN, WORK, advance, state
+
+pytestmark = pytest.mark.usefixtures("scout")
 
 TRACKER = f"device_tracker.{CAR}_location"
-
-
-@pytest.fixture
-def scout_polling() -> bool:
-    """Let the scout poll on its own."""
-    return True
-
-
-@pytest.fixture(autouse=True)
-async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Start at local midnight with zone.home at the car's home."""
-    await prepare_home(hass, freezer)
 
 
 async def test_tracker_follows_the_car(

@@ -11,10 +11,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
-from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
+from tesla_fleet_sim import AccountConfig, SimConfig, Simulator, VehicleConfig
 
-from .conftest import ACCOUNT, find_device
-from .scout_common import CAR, VIN, WORK, advance, prepare_home, state
+from .common import find_device, press_force_update
+from .conftest import ACCOUNT
+from .scout_common import AT_WORK, CAR, VIN, advance, state
+
+pytestmark = pytest.mark.usefixtures("scout")
 
 KEYS = (
     "battery",
@@ -27,35 +30,15 @@ KEYS = (
 )
 
 
-@pytest.fixture
-def scout_polling() -> bool:
-    """Let the scout poll on its own."""
-    return True
-
-
-@pytest.fixture(autouse=True)
-async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Start at local midnight with zone.home at the car's home."""
-    await prepare_home(hass, freezer)
-
-
 PLUGGED_AT_HOME = SimConfig(
     accounts=[AccountConfig(vehicles=[VehicleConfig(plugged_in=True)])]
 )
 
 
 @pytest.fixture
-def sim(request: pytest.FixtureRequest) -> Simulator:
-    """Return a car at home, plugged in and charging (or as parametrized)."""
-    config = getattr(request, "param", PLUGGED_AT_HOME)
-    return Simulator(config, clock=SimClock.follow(dt_util.utcnow))
-
-
-async def press(hass: HomeAssistant) -> None:
-    """Press Force update."""
-    await hass.services.async_call(
-        "button", "press", {"entity_id": f"button.{CAR}_force_update"}, blocking=True
-    )
+def sim_config() -> SimConfig:
+    """A car at home, plugged in and charging (tests may parametrize others)."""
+    return PLUGGED_AT_HOME
 
 
 def assert_matches_car(hass: HomeAssistant, sim: Simulator) -> None:
@@ -125,14 +108,14 @@ async def test_no_power_and_stale_charging(
     """A power cut reads "no_power"; asleep after charging reads no power."""
     car = sim.vehicle()
     car.set_grid_power(False)
-    await press(hass)
+    await press_force_update(hass, CAR)
     assert state(hass, f"sensor.{CAR}_charging_state") == "no_power"
     assert float(state(hass, f"sensor.{CAR}_charger_power")) == 0
 
     car.set_grid_power(True)
     # Past the button's 10 s cooldown:
     await advance(hass, freezer, timedelta(seconds=11), step=timedelta(seconds=11))
-    await press(hass)
+    await press_force_update(hass, CAR)
     assert state(hass, f"sensor.{CAR}_charging_state") == "charging"
     car.unplug()
     car.fall_asleep()
@@ -143,11 +126,7 @@ async def test_no_power_and_stale_charging(
     assert state(hass, f"sensor.{CAR}_charging_state") == "unknown"
 
 
-@pytest.mark.parametrize(
-    "sim",
-    [SimConfig(accounts=[AccountConfig(vehicles=[VehicleConfig(location=WORK)])])],
-    indirect=True,
-)
+@pytest.mark.parametrize("sim_config", [AT_WORK], ids=["at_work"])
 async def test_away_from_home(
     hass: HomeAssistant, sim: Simulator, loaded_entry: MockConfigEntry
 ) -> None:
