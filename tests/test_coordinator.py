@@ -29,14 +29,15 @@ from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import (
     AccountConfig,
     DayPlan,
-    SimClock,
     SimConfig,
     Simulator,
     VehicleConfig,
 )
 
-from .conftest import ACCOUNT, find_device
+from .common import command_requests, find_device, press_force_update, reauth_flows
+from .conftest import ACCOUNT
 from .scout_common import (
+    AT_WORK,
     CAR,
     HOME,
     VIN,
@@ -44,15 +45,15 @@ from .scout_common import (
     advance,
     calls,
     commands,
-    prepare_home,
     state,
 )
+
+pytestmark = pytest.mark.usefixtures("scout")
 
 OFF_PEAK = {CONF_OFF_PEAK_ACTION: True, CONF_OFF_PEAK_LIMIT: 70}
 OFF_PEAK_START = 22 * 60  # the defaults, 22:00-06:00
 OFF_PEAK_END = 6 * 60
 SECOND_VIN = "7SAYGDEE0PF000002"
-AT_WORK = SimConfig(accounts=[AccountConfig(vehicles=[VehicleConfig(location=WORK)])])
 TWO_CARS = SimConfig(
     accounts=[
         AccountConfig(
@@ -63,25 +64,6 @@ TWO_CARS = SimConfig(
         )
     ]
 )
-
-
-@pytest.fixture
-def scout_polling() -> bool:
-    """Let the scout poll on its own."""
-    return True
-
-
-@pytest.fixture(autouse=True)
-async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Start at local midnight with zone.home at the car's home."""
-    await prepare_home(hass, freezer)
-
-
-@pytest.fixture
-def sim(request: pytest.FixtureRequest) -> Simulator:
-    """Return a simulator (config from indirect parametrization) on HA's clock."""
-    config: SimConfig | None = getattr(request, "param", None)
-    return Simulator(config, clock=SimClock.follow(dt_util.utcnow))
 
 
 @pytest.fixture
@@ -100,14 +82,6 @@ async def entry(
     """Return the entry set up with the options."""
     hass.config_entries.async_update_entry(config_entry, options=options)
     return await setup_entry()
-
-
-async def press_force_update(hass: HomeAssistant) -> None:
-    """Press the car's Force update button."""
-    await hass.services.async_call(
-        "button", "press", {"entity_id": f"button.{CAR}_force_update"}, blocking=True
-    )
-    await hass.async_block_till_done()
 
 
 def coordinator(entry: MockConfigEntry, vin: str = VIN) -> VehicleCoordinator:
@@ -186,7 +160,7 @@ def schedules_like_off_peak(sim: Simulator) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("sim", [AT_WORK], indirect=True)
+@pytest.mark.parametrize("sim_config", [AT_WORK], ids=["at_work"])
 @pytest.mark.parametrize("options", [OFF_PEAK])
 async def test_arrival_sends_off_peak_action_once(
     hass: HomeAssistant,
@@ -233,14 +207,14 @@ async def test_arrival_sends_off_peak_action_once(
     # awake time of a car that does not charge.)
     car.drive_to(WORK, timedelta(minutes=20))
     await advance(hass, freezer, timedelta(minutes=10))
-    await press_force_update(hass)
+    await press_force_update(hass, CAR)
     assert state(hass, f"binary_sensor.{CAR}_at_home") == "off"
     assert coordinator(entry).data.driving
     assert not coordinator(entry).data.heading_home
     await advance(hass, freezer, timedelta(minutes=15))
     car.drive_home(timedelta(minutes=20), plug_in_on_arrival=True)
     await advance(hass, freezer, timedelta(minutes=21))
-    await press_force_update(hass)
+    await press_force_update(hass, CAR)
     assert len(car.arrivals) == 2
     assert state(hass, f"binary_sensor.{CAR}_at_home") == "on"
     assert state(hass, f"binary_sensor.{CAR}_plugged_in") == "on"
@@ -248,7 +222,7 @@ async def test_arrival_sends_off_peak_action_once(
     assert sim.ledger.counts["wake"] == 0
 
 
-@pytest.mark.parametrize("sim", [AT_WORK], indirect=True)
+@pytest.mark.parametrize("sim_config", [AT_WORK], ids=["at_work"])
 @pytest.mark.parametrize("options", [OFF_PEAK])
 async def test_arrival_action_skipped_during_session(
     hass: HomeAssistant,
@@ -273,7 +247,7 @@ async def test_arrival_action_skipped_during_session(
     assert sim.vehicle().charge_limit_soc == 80
 
 
-@pytest.mark.parametrize("sim", [AT_WORK], indirect=True)
+@pytest.mark.parametrize("sim_config", [AT_WORK], ids=["at_work"])
 async def test_arrival_action_off_by_default(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -287,47 +261,63 @@ async def test_arrival_action_off_by_default(
     assert commands(sim) == []
 
 
-@pytest.mark.parametrize("sim", [AT_WORK], indirect=True)
+@pytest.mark.parametrize("sim_config", [AT_WORK], ids=["at_work"])
 @pytest.mark.parametrize("options", [OFF_PEAK])
+@pytest.mark.parametrize(
+    ("command", "failures", "then", "limit", "sent", "attempts"),
+    [
+        pytest.param(
+            "set_charge_limit",
+            3,
+            timedelta(hours=2),
+            80,
+            [],
+            3,
+            id="limit_fails_3x-gives_up",
+        ),
+        pytest.param(
+            "add_charge_schedule",
+            1,
+            timedelta(minutes=40),
+            70,
+            ["set_charge_limit", "add_charge_schedule"],
+            1,
+            id="schedule_fails_1x-next_check_finishes",
+        ),
+    ],
+)
 async def test_failed_arrival_action_is_retried(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     sim: Simulator,
     entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
+    command: str,
+    failures: int,
+    then: timedelta,
+    limit: int,
+    sent: list[str],
+    attempts: int,
 ) -> None:
-    """A refused command is tried again at the next check, up to three times."""
-    sim.faults.fail_next("/command/set_charge_limit", 503, count=3)
+    """A failing command is tried again at the next check, up to three times.
+
+    The car keeps charging (awake), so every idle check sees it; the third
+    failure gives up for this arrival.
+    """
+    sim.faults.fail_next(f"/command/{command}", 503, count=failures)
     sim.vehicle().drive_home(timedelta(minutes=30), plug_in_on_arrival=True)
     await advance(hass, freezer, timedelta(minutes=35))
     assert "trying again at the next check" in caplog.text
-    assert sim.vehicle().charge_limit_soc == 80
-    # The car keeps charging (awake), so every idle check sees it; the third
-    # failure gives up for this arrival.
-    await advance(hass, freezer, timedelta(hours=2), step=timedelta(minutes=5))
-    assert "trying again" in caplog.text
-    assert sim.vehicle().charge_limit_soc == 80
-    assert commands(sim) == []  # 5xx answers are not billed, not logged as sent
-    assert coordinator(entry)._arrival_attempts == 3
-
-
-@pytest.mark.parametrize("sim", [AT_WORK], indirect=True)
-@pytest.mark.parametrize("options", [OFF_PEAK])
-async def test_failed_arrival_action_succeeds_later(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    sim: Simulator,
-    entry: MockConfigEntry,
-) -> None:
-    """After one failure the next check finishes the job."""
-    sim.faults.fail_next("/command/add_charge_schedule", 503)
-    sim.vehicle().drive_home(timedelta(minutes=30), plug_in_on_arrival=True)
-    await advance(hass, freezer, timedelta(minutes=35))
-    assert sim.vehicle().charge_limit_soc == 70
+    assert sim.vehicle().charge_limit_soc == limit
     assert not schedules_like_off_peak(sim)
-    await advance(hass, freezer, timedelta(minutes=40), step=timedelta(minutes=5))
-    assert len(schedules_like_off_peak(sim)) == 1
-    assert commands(sim) == ["set_charge_limit", "add_charge_schedule"]
+    await advance(hass, freezer, then, step=timedelta(minutes=5))
+    assert sim.vehicle().charge_limit_soc == limit
+    schedules = 1 if "add_charge_schedule" in sent else 0
+    assert len(schedules_like_off_peak(sim)) == schedules
+    assert commands(sim) == sent  # 5xx answers are not billed, not logged as sent
+    statuses = [r.status for r in command_requests(sim, command)]
+    assert statuses == [503] * failures + [200] * (command in sent)
+    assert coordinator(entry)._arrival_attempts == attempts
 
 
 TRIGGERS = {
@@ -452,7 +442,7 @@ async def test_entities_go_stale_after_a_day_without_contact(
     assert VIN not in caplog.text
 
 
-@pytest.mark.parametrize("sim", [TWO_CARS], indirect=True)
+@pytest.mark.parametrize("sim_config", [TWO_CARS], ids=["two_cars"])
 async def test_vehicles_come_and_go_with_the_daily_list(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -486,12 +476,7 @@ async def test_vehicles_come_and_go_with_the_daily_list(
     assert state(hass, "sensor.second_car_battery") == "unknown"
     assert sim.vehicle(SECOND_VIN).wake_count == 0
     sim.vehicle(SECOND_VIN).come_online()
-    await hass.services.async_call(
-        "button",
-        "press",
-        {"entity_id": "button.second_car_force_update"},
-        blocking=True,
-    )
+    await press_force_update(hass, "second_car")
     assert state(hass, "sensor.second_car_battery") == "50"
     assert state(hass, "device_tracker.second_car_location") == "home"
 
@@ -647,17 +632,6 @@ async def test_car_falling_asleep_between_state_and_data(
     assert coordinator(entry).update_interval == timedelta(minutes=60)
 
 
-async def test_first_check_failing_retries_setup(
-    hass: HomeAssistant,
-    sim: Simulator,
-    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
-) -> None:
-    """Tesla's server failing the first check: setup is tried again later."""
-    sim.faults.fail_next("/vehicle_data", 503)
-    entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-
-
 async def test_rejected_token_starts_reauth(
     hass: HomeAssistant,
     sim: Simulator,
@@ -669,8 +643,7 @@ async def test_rejected_token_starts_reauth(
     await hass.async_block_till_done()
     assert not coordinator(entry).last_update_success
     assert type(coordinator(entry).last_exception).__name__ == "ConfigEntryAuthFailed"
-    flows = hass.config_entries.flow.async_progress()
-    assert any(flow["context"]["source"] == "reauth" for flow in flows)
+    assert len(reauth_flows(hass)) == 1
 
 
 @pytest.mark.parametrize("options", [{"home_zone": "zone.nowhere", **OFF_PEAK}])
@@ -697,7 +670,7 @@ COTTAGE = {
 }
 
 
-@pytest.mark.parametrize("sim", [AT_WORK], indirect=True)
+@pytest.mark.parametrize("sim_config", [AT_WORK], ids=["at_work"])
 @pytest.mark.parametrize("options", [COTTAGE])
 async def test_other_home_zone(
     hass: HomeAssistant,
@@ -729,7 +702,7 @@ async def test_other_home_zone(
     # Plugged in at the cottage: the schedule is placed there.
     sim.vehicle().plug_in()
     await advance(hass, freezer, timedelta(seconds=11), step=timedelta(seconds=11))
-    await press_force_update(hass)
+    await press_force_update(hass, CAR)
     assert commands(sim) == ["set_charge_limit", "add_charge_schedule"]
     placed = sim.vehicle().charge_schedules[0]
     assert abs(placed["latitude"] - WORK.lat) < 1e-6

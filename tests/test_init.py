@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tesla_scout_worker import fleet_server
@@ -21,6 +24,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ImplementationUnavailableError
 from homeassistant.helpers import config_entry_oauth2_flow
 from tesla_fleet_sim import Simulator
+
+from .common import reauth_flows
+from .conftest import ACCOUNT
+
+LIFETIME = timedelta(hours=8)  # the simulator's access tokens
 
 
 async def test_setup_and_unload(
@@ -58,26 +66,95 @@ async def test_remove_entry_deletes_stores(
     assert f"{DOMAIN}.usage.{loaded_entry.entry_id}" not in hass_storage
 
 
-async def test_api_unavailable_retries_setup(
-    hass: HomeAssistant,
-    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
-    sim: Simulator,
-) -> None:
-    """A 5xx from the Fleet API during setup: try again later."""
+def fleet_api_down(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
+    """Every Fleet API request answers 503."""
     sim.faults.api_status = 503
-    entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
 
 
-async def test_wrong_region_is_an_error(
+def wrong_region(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
+    """The vehicle listing answers 421: the account lives in another region."""
+    sim.faults.fail_next("/api/1/vehicles", 421)
+
+
+def first_check_fails(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
+    """The first vehicle check (vehicle_data) answers 503."""
+    sim.faults.fail_next("/vehicle_data", 503)
+
+
+def expired_token_and_outage(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
+    """The stored token expired an hour ago and the token endpoint answers 500."""
+    freezer.tick(LIFETIME + timedelta(hours=1))
+    sim.faults.token_endpoint_status = 500
+
+
+def revoked_token(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
+    """The refresh chain was revoked; ten minutes of the token are left."""
+    sim.revoke_account(ACCOUNT)
+    freezer.tick(LIFETIME - timedelta(minutes=10))
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "seen", "reauth"),
+    [
+        # A 5xx from the Fleet API during setup: try again later.
+        pytest.param(
+            fleet_api_down,
+            ConfigEntryState.SETUP_RETRY,
+            [("vehicles", 503)],
+            0,
+            id="fleet_api_503-retry",
+        ),
+        # A 421 is a configuration error, not a retry.
+        pytest.param(
+            wrong_region,
+            ConfigEntryState.SETUP_ERROR,
+            [("vehicles", 421)],
+            0,
+            id="wrong_region_421-error",
+        ),
+        # Tesla's server failing the first vehicle check: try again later.
+        pytest.param(
+            first_check_fails,
+            ConfigEntryState.SETUP_RETRY,
+            [("vehicles", 200), ("vehicle_data", 503)],
+            0,
+            id="first_check_503-retry",
+        ),
+        # An expired token that cannot be refreshed now: retry, no reauth.
+        pytest.param(
+            expired_token_and_outage,
+            ConfigEntryState.SETUP_RETRY,
+            [("token", 500)],
+            0,
+            id="expired_token_endpoint_500-retry",
+        ),
+        # A dead chain at startup: setup error and a reauth flow.
+        pytest.param(
+            revoked_token,
+            ConfigEntryState.SETUP_ERROR,
+            [("token", 401)],
+            1,
+            id="revoked_token-error_and_reauth",
+        ),
+    ],
+)
+async def test_setup_fault(
     hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
     setup_entry: Callable[[], Awaitable[MockConfigEntry]],
     sim: Simulator,
+    fault: Callable[[Simulator, FrozenDateTimeFactory], None],
+    expected: ConfigEntryState,
+    seen: list[tuple[str, int]],
+    reauth: int,
 ) -> None:
-    """A 421 from the Fleet API is a configuration error, not a retry."""
-    sim.faults.fail_next("/api/1/vehicles", 421)
+    """A fault while setting up: the entry's state, the request, reauth or not."""
+    fault(sim, freezer)
     entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.state is expected
+    # Every request the simulator answered: (last path segment, status).
+    assert [(r.path.rsplit("/", 1)[-1], r.status) for r in sim.requests] == seen
+    assert len(reauth_flows(hass)) == reauth
 
 
 async def test_missing_credentials(
@@ -92,6 +169,7 @@ async def test_missing_credentials(
     entry = await setup_entry()
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert APP_CREDS_DOMAIN in hass.config.components
+    assert len(reauth_flows(hass)) == 1
     flows = hass.config_entries.flow.async_progress()
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 import logging
 from typing import Any
@@ -27,12 +27,13 @@ from custom_components.tesla_scout_worker.token_manager import (
     TokenStatus,
     TokenUnavailableError,
 )
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
 from tesla_fleet_sim import Simulator
 
+from .common import reauth_flows, state, tick
 from .conftest import CLIENT_ID, CLIENT_SECRET
 
 LIFETIME = timedelta(hours=8)
@@ -46,24 +47,6 @@ def manager(entry: MockConfigEntry) -> TeslaTokenManager:
 def refreshes(sim: Simulator) -> int:
     """Count refresh grants the simulator answered."""
     return len(sim.token_requests("refresh_token"))
-
-
-async def tick(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta
-) -> None:
-    """Move time forward and let due timers run."""
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def reauth_flows(hass: HomeAssistant) -> list[Any]:
-    """Return the reauth flows in progress."""
-    return [
-        flow
-        for flow in hass.config_entries.flow.async_progress()
-        if flow["context"]["source"] == SOURCE_REAUTH
-    ]
 
 
 async def test_single_flight(
@@ -257,38 +240,92 @@ async def test_crash_before_entry_save_recovers_from_store(
     assert manager(loaded_entry).status is TokenStatus.VALID
 
 
-async def test_revoked_account_starts_reauth(
+def token_endpoint_down(sim: Simulator, entry: MockConfigEntry) -> None:
+    """Tesla's token endpoint answers 503."""
+    sim.faults.token_endpoint_status = 503
+
+
+def account_revoked(sim: Simulator, entry: MockConfigEntry) -> None:
+    """The account's refresh chain was revoked (login_required)."""
+    sim.revoke_account(entry.unique_id)
+
+
+@pytest.mark.parametrize(
+    ("fault", "http_status", "status", "reauth_error"),
+    [
+        pytest.param(
+            token_endpoint_down,
+            503,
+            TokenStatus.EXPIRING,
+            None,
+            id="token_endpoint_503-keeps_token",
+        ),
+        pytest.param(
+            account_revoked,
+            401,
+            TokenStatus.REAUTH_REQUIRED,
+            "login_required",
+            id="revoked-reauth",
+        ),
+    ],
+)
+async def test_failed_proactive_refresh(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     loaded_entry: MockConfigEntry,
     sim: Simulator,
     issue_registry: ir.IssueRegistry,
+    fault: Callable[[Simulator, MockConfigEntry], None],
+    http_status: int,
+    status: TokenStatus,
+    reauth_error: str | None,
 ) -> None:
-    """invalid_grant/login_required → reauth flow, repair issue and events."""
+    """The scheduled refresh fails: its final status, reauth only if the chain died.
+
+    Listeners hear the final status of a failed refresh, not "refreshing".
+    A transient failure keeps the still-valid token and starts no reauth;
+    invalid_grant/login_required → reauth flow, repair issue and events.
+    """
+    transient = reauth_error is None
     reauth_events = async_capture_events(hass, EVENT_REAUTH_REQUIRED)
     failed_events = async_capture_events(hass, EVENT_REFRESH_FAILED)
-    sim.revoke_account(loaded_entry.unique_id)
+    tokens = manager(loaded_entry)
+    old = tokens.access_token
+    heard: list[TokenStatus] = []
+    tokens.async_add_listener(lambda: heard.append(tokens.status))
+    fault(sim, loaded_entry)
     await tick(hass, freezer, LIFETIME - timedelta(minutes=29))
 
-    tokens = manager(loaded_entry)
-    assert tokens.status is TokenStatus.REAUTH_REQUIRED
-    assert len(reauth_flows(hass)) == 1
+    assert [r.status for r in sim.token_requests("refresh_token")] == [http_status]
+    assert tokens.status is status
+    assert heard[0] is TokenStatus.REFRESHING
+    assert heard[-1] is status
+    assert state(hass, "sensor.driver_example_com_token_status") == str(status)
+    assert len(reauth_flows(hass)) == (0 if transient else 1)
     issue = issue_registry.async_get_issue(
         DOMAIN, f"reauth_required_{loaded_entry.entry_id}"
     )
-    assert issue is not None
-    assert issue.translation_placeholders == {
-        "title": loaded_entry.title,
-        "error": "login_required",
-    }
+    if transient:
+        assert issue is None
+    else:
+        assert issue is not None
+        assert issue.translation_placeholders == {
+            "title": loaded_entry.title,
+            "error": reauth_error,
+        }
     assert (
         issue_registry.async_get_issue(
             DOMAIN, f"refresh_chain_conflict_{loaded_entry.entry_id}"
         )
         is None
     )
-    assert [e.data["error"] for e in reauth_events] == ["login_required"]
-    assert failed_events[0].data["transient"] is False
+    assert [e.data["error"] for e in reauth_events] == (
+        [] if transient else [reauth_error]
+    )
+    assert failed_events[0].data["transient"] is transient
+    if transient:
+        assert await tokens.async_get_access_token() == old
+        return
     with pytest.raises(ConfigEntryAuthFailed):
         await tokens.async_get_access_token()
     # No more token requests after the chain is known dead.
@@ -325,26 +362,6 @@ async def test_transient_failures_never_reauth(
     assert tokens.status is TokenStatus.VALID
     assert refreshes(sim) == attempts + 1
     assert not reauth_flows(hass)
-
-
-async def test_status_not_stuck_refreshing_after_failure(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    loaded_entry: MockConfigEntry,
-    sim: Simulator,
-) -> None:
-    """Listeners hear the final status of a failed refresh, not "refreshing"."""
-    tokens = manager(loaded_entry)
-    heard: list[TokenStatus] = []
-    tokens.async_add_listener(lambda: heard.append(tokens.status))
-    sim.faults.token_endpoint_status = 503
-    await tick(hass, freezer, LIFETIME - timedelta(minutes=29))
-    assert refreshes(sim) == 1
-    assert heard[0] is TokenStatus.REFRESHING
-    assert heard[-1] is TokenStatus.EXPIRING
-    state = hass.states.get("sensor.driver_example_com_token_status")
-    assert state is not None
-    assert state.state == "expiring"
 
 
 async def test_token_endpoint_timeout(
@@ -458,35 +475,6 @@ async def test_manual_refresh_rate_limited(
     await tokens.async_refresh(emergency=True)
     assert refreshes(sim) == 2
     assert tokens.stats.rate_limited_count == 1
-
-
-async def test_setup_with_expired_token_and_outage(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
-    sim: Simulator,
-) -> None:
-    """An expired token that cannot be refreshed now: retry setup later."""
-    freezer.tick(LIFETIME + timedelta(hours=1))
-    sim.faults.token_endpoint_status = 500
-    entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert not reauth_flows(hass)
-
-
-async def test_setup_with_revoked_token(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
-    sim: Simulator,
-    config_entry: MockConfigEntry,
-) -> None:
-    """A dead chain at startup: setup error and a reauth flow."""
-    sim.revoke_account(config_entry.unique_id)
-    freezer.tick(LIFETIME - timedelta(minutes=10))
-    entry = await setup_entry()
-    assert entry.state is ConfigEntryState.SETUP_ERROR
-    assert len(reauth_flows(hass)) == 1
 
 
 async def test_no_secrets_in_logs(
