@@ -64,6 +64,34 @@ async def _sign_in(
     return location
 
 
+async def _sign_in_and_finish(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, sim_url: str
+) -> dict[str, Any]:
+    """Start a flow, sign in at the simulator and return the flow's last step."""
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    return dict(result)
+
+
+async def _reauth(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    entry: MockConfigEntry,
+) -> dict[str, Any]:
+    """Start the entry's reauth, sign in again and return the flow's last step."""
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(entry.data[CONF_SERVER_URL])
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    return dict(result)
+
+
 async def test_full_flow(
     hass: HomeAssistant,
     hass_client_no_auth: ClientSessionGenerator,
@@ -102,9 +130,7 @@ async def test_duplicate_account(
     sim_url: str,
 ) -> None:
     """The same Tesla account cannot be added twice."""
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
@@ -136,35 +162,31 @@ async def test_tesla_server_by_default(hass: HomeAssistant) -> None:
     assert result["url"].startswith("https://auth.tesla.com/oauth2/v3/authorize?")
 
 
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        pytest.param(503, "oauth_failed", id="token_endpoint_503-oauth_failed"),
+        # Wrong client credentials at the token endpoint.
+        pytest.param(401, "oauth_unauthorized", id="token_endpoint_401-unauthorized"),
+    ],
+)
 async def test_token_exchange_error(
     hass: HomeAssistant,
     hass_client_no_auth: ClientSessionGenerator,
     sim: Simulator,
     sim_url: str,
+    status: int,
+    reason: str,
 ) -> None:
-    """A failing token endpoint aborts with oauth_failed and creates nothing."""
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    sim.faults.token_endpoint_status = 503
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    """A failing code exchange aborts with the matching reason, creates nothing."""
+    sim.faults.token_endpoint_status = status
+    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "oauth_failed"
+    assert result["reason"] == reason
+    assert [(r.grant_type, r.status) for r in sim.token_requests()] == [
+        ("authorization_code", status)
+    ]
     assert not hass.config_entries.async_entries(DOMAIN)
-
-
-async def test_unknown_client(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    sim: Simulator,
-    sim_url: str,
-) -> None:
-    """Wrong client credentials at the token endpoint abort as unauthorized."""
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    sim.faults.token_endpoint_status = 401
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "oauth_unauthorized"
 
 
 async def test_cancelled_sign_in(
@@ -195,9 +217,7 @@ async def test_token_without_account(
         "custom_components.tesla_scout_worker.config_flow.decode_jwt_claims",
         lambda _token: {},
     )
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_token"
 
@@ -210,14 +230,7 @@ async def test_reauth(
 ) -> None:
     """Reauth with the same account stores the new token and reloads."""
     old_refresh = loaded_entry.data[CONF_TOKEN]["refresh_token"]
-    result = await loaded_entry.start_reauth_flow(hass)
-    assert result["step_id"] == "reauth_confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith(loaded_entry.data[CONF_SERVER_URL])
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
+    result = await _reauth(hass, hass_client_no_auth, loaded_entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old_refresh
@@ -236,10 +249,7 @@ async def test_reauth_wrong_account(
     )
     sim.authorize_account = "someone-else"
     old = dict(loaded_entry.data[CONF_TOKEN])
-    result = await loaded_entry.start_reauth_flow(hass)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    result = await _reauth(hass, hass_client_no_auth, loaded_entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert loaded_entry.data[CONF_TOKEN] == old
@@ -353,9 +363,6 @@ async def test_unknown_region_uses_north_america(
     """An ou_code without a known Fleet API server falls back to "na"."""
     account = sim.config.accounts[0]
     sim.config.accounts[0] = replace(account, region="xx")
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
+    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].data[CONF_REGION] == "na"
