@@ -31,7 +31,7 @@ from custom_components.tesla_scout_worker.sessions import SessionState
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import (
     AccountConfig,
@@ -40,14 +40,24 @@ from tesla_fleet_sim import (
     Simulator,
     VehicleConfig,
 )
+from tesla_fleet_sim.billing import RequestRecord
 from tesla_fleet_sim.config import DEFAULT_HOME, DEFAULT_VIN
 from tesla_fleet_sim.schedules import ChargeSchedule
+
+from .common import (
+    SESSIONS_STORAGE_KEY,
+    advance_to,
+    command_requests,
+    device_id,
+    plan_special_charging,
+    stored_sessions,
+    stored_state,
+)
 
 TZ = "Europe/Warsaw"
 WARSAW = dt_util.get_time_zone(TZ)
 assert WARSAW is not None
 VIN = DEFAULT_VIN
-STORAGE_KEY = "tesla_scout_worker.sessions"
 
 
 def local(day: int, hour: int, minute: int = 0) -> datetime:
@@ -112,57 +122,28 @@ def manager(entry: MockConfigEntry) -> SessionManager:
     return sessions
 
 
-def device_id(hass: HomeAssistant) -> str:
-    entry = hass.config_entries.async_entries(DOMAIN)[0]
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, VIN), entry.entry_id
-    )
-    assert device is not None
-    return device.id
-
-
-async def advance(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime
-) -> None:
-    """Move the clock to ``when`` and run everything that became due."""
-    freezer.move_to(when)
-    async_fire_time_changed(hass, when)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
 async def plan(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    call = {
-        "device_id": device_id(hass),
-        "target_soc": 90,
-        "ready_by": READY_BY,
-        "mode": "off_peak",
-        **data,
-    }
-    response = await hass.services.async_call(
-        DOMAIN,
-        "plan_special_charging",
-        {key: value for key, value in call.items() if value is not None},
-        blocking=True,
-        return_response=True,
+    """Plan the car to 90 % by READY_BY off-peak (``data`` overrides; None drops)."""
+    return await plan_special_charging(
+        hass,
+        **{
+            "device_id": device_id(hass, VIN),
+            "target_soc": 90,
+            "ready_by": READY_BY,
+            "mode": "off_peak",
+            **data,
+        },
     )
-    assert response is not None
-    return dict(response)
 
 
-def stored(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
-    return dict(hass_storage[f"{STORAGE_KEY}.{entry.entry_id}"]["data"])
+def schedule_commands(sim: Simulator) -> list[RequestRecord]:
+    """Return the add_charge_schedule requests the simulator answered."""
+    return command_requests(sim, "add_charge_schedule")
 
 
-def stored_state(hass_storage: dict[str, Any], entry: MockConfigEntry) -> str:
-    sessions = stored(hass_storage, entry)["sessions"]
-    newest = max(sessions, key=lambda s: s["created_at"])
-    return str(newest["state"])
-
-
-def schedule_commands(sim: Simulator) -> list[str]:
-    return [
-        r.path for r in sim.api_requests("command") if "add_charge_schedule" in r.path
-    ]
+def refused(reason: str) -> dict[str, Any]:
+    """Return the body of a command the car refuses (HTTP 200, result false)."""
+    return {"response": {"result": False, "reason": reason}}
 
 
 async def test_plan_send_charge_cleanup(
@@ -183,7 +164,9 @@ async def test_plan_send_charge_cleanup(
     assert response["cleanup_at"] == CLEANUP_AT.isoformat()
     assert VIN not in json.dumps(response)
     assert stored_state(hass_storage, entry) == "scheduled"
-    assert VIN in json.dumps(stored(hass_storage, entry))  # needed after restarts
+    assert VIN in json.dumps(
+        stored_sessions(hass_storage, entry)
+    )  # needed after restarts
     assert hass.states.get("sensor.sim_model_3_special_charging").state == "scheduled"
     send_sensor = hass.states.get("sensor.sim_model_3_special_charging_send_time")
     assert dt_util.parse_datetime(send_sensor.state) == SEND_AT
@@ -194,9 +177,9 @@ async def test_plan_send_charge_cleanup(
 
     # The car arrives home and is plugged in after the send (no early charge).
     sim.schedule_event(local(14, 1), "plug_in")
-    await advance(hass, freezer, SEND_AT - timedelta(seconds=1))
+    await advance_to(hass, freezer, SEND_AT - timedelta(seconds=1))
     assert stored_state(hass_storage, entry) == "scheduled"
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     session = next(iter(sessions.sessions.values()))
     assert session.state is SessionState.ACTIVE
     assert session.send_started_at == SEND_AT  # lateness 0
@@ -212,15 +195,15 @@ async def test_plan_send_charge_cleanup(
     assert stored_state(hass_storage, entry) == "active"
     assert hass.states.get("sensor.sim_model_3_special_charging").state == "active"
 
-    await advance(hass, freezer, local(14, 1, 30))
+    await advance_to(hass, freezer, local(14, 1, 30))
     assert car.plugged_in
     assert car.charging_state != "Charging"  # waits for the window
-    await advance(hass, freezer, CHARGE_START + timedelta(minutes=1))
+    await advance_to(hass, freezer, CHARGE_START + timedelta(minutes=1))
     assert car.charging_state == "Charging"
-    await advance(hass, freezer, CHARGE_END)
+    await advance_to(hass, freezer, CHARGE_END)
     assert car.battery_level == pytest.approx(90, abs=0.01)
 
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.COMPLETED
     assert car.charge_limit_soc == 50
     assert car.charge_schedules == []
@@ -234,7 +217,7 @@ async def test_plan_send_charge_cleanup(
         "cleaning",
         "completed",
     ]
-    assert all(e.data["device_id"] == device_id(hass) for e in events)
+    assert all(e.data["device_id"] == device_id(hass, VIN) for e in events)
     assert VIN not in json.dumps([e.data for e in events])
     assert len(schedule_commands(sim)) == 1
 
@@ -251,21 +234,21 @@ async def test_daily_check_end_to_end(
     response = await plan(hass, queue=True)
     assert response["queued"] is True
     assert manager(entry).sessions == {}
-    assert len(stored(hass_storage, entry)["queue"]) == 1
+    assert len(stored_sessions(hass_storage, entry)["queue"]) == 1
     sim.schedule_event(local(14, 0, 45), "plug_in")
     sim.reset_accounting()
 
-    await advance(hass, freezer, local(13, 23))
+    await advance_to(hass, freezer, local(13, 23))
     (session,) = manager(entry).sessions.values()
     assert session.source == "queue"
     assert session.plan.send_at == SEND_AT
-    assert stored(hass_storage, entry)["queue"] == []
-    await advance(hass, freezer, SEND_AT)
+    assert stored_sessions(hass_storage, entry)["queue"] == []
+    await advance_to(hass, freezer, SEND_AT)
     assert session.state is SessionState.ACTIVE
     assert session.send_started_at == SEND_AT
-    await advance(hass, freezer, CHARGE_START + timedelta(minutes=5))
+    await advance_to(hass, freezer, CHARGE_START + timedelta(minutes=5))
     assert car.charging_state == "Charging"
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.COMPLETED
     assert car.battery_level == pytest.approx(90, abs=0.01)
     assert car.charge_limit_soc == 50
@@ -275,7 +258,7 @@ async def test_daily_check_end_to_end(
     assert sim.ledger.counts["command"] == 3
 
     # The next daily check has nothing to plan.
-    await advance(hass, freezer, local(14, 23))
+    await advance_to(hass, freezer, local(14, 23))
     assert len(manager(entry).sessions) == 1
 
 
@@ -289,13 +272,13 @@ async def test_restart_before_send(
     await plan(hass)
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.ACTIVE
     assert session.send_started_at == SEND_AT
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.COMPLETED
     assert len(schedule_commands(sim)) == 1
@@ -323,13 +306,13 @@ async def test_restart_while_sending(
         return await original(vin, endpoints)
 
     with patch.object(client, "async_vehicle_data", flaky):
-        await advance(hass, freezer, SEND_AT)
+        await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING
     assert session.schedule_pending
     assert len(sim.vehicle().charge_schedules) == 1
 
-    await advance(hass, freezer, SEND_AT + timedelta(minutes=1))
+    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=1))
     await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     (session,) = manager(entry).sessions.values()
@@ -337,7 +320,7 @@ async def test_restart_while_sending(
     assert session.original_limit == 50  # not the 90 % already set
     assert len(schedule_commands(sim)) == 1
     assert len(sim.vehicle().charge_schedules) == 1
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.COMPLETED
     assert sim.vehicle().charge_limit_soc == 50
     assert sim.vehicle().charge_schedules == []
@@ -352,9 +335,9 @@ async def test_restart_while_cleaning(
 ) -> None:
     """A cleanup interrupted by a restart runs once at startup."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     sim.faults.fail_next("wake_up", 503)
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert stored_state(hass_storage, entry) == "cleaning"
     await hass.config_entries.async_unload(entry.entry_id)
     freezer.move_to(CLEANUP_AT + timedelta(minutes=2))
@@ -364,10 +347,10 @@ async def test_restart_while_cleaning(
     assert session.state is SessionState.COMPLETED
     assert sim.vehicle().charge_limit_soc == 50
     assert sim.vehicle().charge_schedules == []
-    limits = [r for r in sim.api_requests("command") if "charge_limit" in r.path]
+    limits = command_requests(sim, "set_charge_limit")
     assert len(limits) == 2
-    await advance(hass, freezer, CLEANUP_AT + timedelta(minutes=10))
-    limits = [r for r in sim.api_requests("command") if "charge_limit" in r.path]
+    await advance_to(hass, freezer, CLEANUP_AT + timedelta(minutes=10))
+    limits = command_requests(sim, "set_charge_limit")
     assert len(limits) == 2
 
 
@@ -379,7 +362,7 @@ async def test_restart_after_cleanup_time(
 ) -> None:
     """Home Assistant down over the cleanup time: the cleanup runs at startup."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     await hass.config_entries.async_unload(entry.entry_id)
     freezer.move_to(local(14, 8))
     await hass.config_entries.async_setup(entry.entry_id)
@@ -439,14 +422,14 @@ async def test_transient_failures_then_deadline(
     """Server errors are retried every 3 minutes until the planned start."""
     await plan(hass)
     sim.faults.api_status = 503
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING
-    await advance(hass, freezer, SEND_AT + timedelta(minutes=3))
-    await advance(hass, freezer, SEND_AT + timedelta(minutes=6))
+    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=3))
+    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=6))
     assert len(sim.api_requests("wake")) == 3
     assert session.state is SessionState.SENDING
-    await advance(hass, freezer, CHARGE_START - timedelta(minutes=1))
+    await advance_to(hass, freezer, CHARGE_START - timedelta(minutes=1))
     assert session.state is SessionState.FAILED
     assert session.reason == "send_deadline"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
@@ -464,10 +447,10 @@ async def test_transient_failure_recovers(
     await plan(hass)
     sim.config.wake_delay = timedelta(minutes=2)
     sim.vehicle().fall_asleep()
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING  # not online after 45 s
-    await advance(hass, freezer, SEND_AT + timedelta(minutes=4))
+    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
     assert session.state is SessionState.ACTIVE
 
 
@@ -484,7 +467,7 @@ async def test_refused_after_limit_restores(
         200,
         body={"response": {"result": False, "reason": "too many schedules"}},
     )
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.FAILED
     assert session.reason == "command_refused"
@@ -502,14 +485,14 @@ async def test_legacy_fallback(
     sim.faults.fail_next(
         "add_charge_schedule",
         200,
-        body={"response": {"result": False, "reason": "not supported"}},
+        body=refused("not supported"),
     )
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.ACTIVE
     assert session.legacy
     assert sim.vehicle().scheduled_charging == {"enabled": True, "time": 139}
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.COMPLETED
     assert sim.vehicle().scheduled_charging["enabled"] is False
     assert sim.vehicle().charge_limit_soc == 50
@@ -534,7 +517,7 @@ async def test_cancel_before_send(
     assert result is not None
     assert result["state"] == "cancelled"
     assert stored_state(hass_storage, entry) == "cancelled"
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert sim.api_requests("wake") == []
     assert sim.api_requests("command") == []
     with pytest.raises(ServiceValidationError) as err:
@@ -549,7 +532,7 @@ async def test_cancel_before_send(
         await hass.services.async_call(
             DOMAIN,
             "cancel_special_charging",
-            {"device_id": device_id(hass)},
+            {"device_id": device_id(hass, VIN)},
             blocking=True,
         )
     assert err.value.translation_key == "no_open_session"
@@ -568,12 +551,12 @@ async def test_cancel_after_send(
 ) -> None:
     """Cancelled while active: limit and schedule are restored first."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     assert len(sim.vehicle().charge_schedules) == 1
     result = await hass.services.async_call(
         DOMAIN,
         "cancel_special_charging",
-        {"device_id": device_id(hass)},
+        {"device_id": device_id(hass, VIN)},
         blocking=True,
         return_response=True,
     )
@@ -582,8 +565,8 @@ async def test_cancel_after_send(
     assert sim.vehicle().charge_limit_soc == 50
     assert sim.vehicle().charge_schedules == []
     assert not entry.runtime_data.sessions.is_active(VIN)
-    await advance(hass, freezer, CLEANUP_AT)
-    removes = [r for r in sim.api_requests("command") if "remove_charge" in r.path]
+    await advance_to(hass, freezer, CLEANUP_AT)
+    removes = command_requests(sim, "remove_charge_schedule")
     assert len(removes) == 1
 
 
@@ -595,14 +578,14 @@ async def test_schedule_dropped_by_car(
 ) -> None:
     """A one-time schedule the car dropped itself counts as removed."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     car = sim.vehicle()
     (schedule,) = car.charge_schedules
     car.remove_charge_schedule(schedule["id"])
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.COMPLETED
-    assert not [r for r in sim.api_requests("command") if "remove_charge" in r.path]
+    assert not command_requests(sim, "remove_charge_schedule")
 
 
 async def test_replace_and_refuse(
@@ -619,7 +602,7 @@ async def test_replace_and_refuse(
     assert sessions[first["session_id"]].reason == "replaced"
     send_at = dt_util.parse_datetime(second["send_at"])
     assert send_at is not None
-    await advance(hass, freezer, send_at)
+    await advance_to(hass, freezer, send_at)
     assert sessions[second["session_id"]].state is SessionState.ACTIVE
     before = {k: v.as_dict() for k, v in sessions.items()}
     with pytest.raises(ServiceValidationError) as err:
@@ -672,21 +655,18 @@ async def test_bad_inputs_change_nothing(
             blocking=True,
         )
     assert err.value.translation_key == "device_not_found"
-    account = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, str(entry.unique_id)), entry.entry_id
-    )
-    assert account is not None
+    account = device_id(hass, str(entry.unique_id))
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
             "list_sessions",
-            {"device_id": account.id},
+            {"device_id": account},
             blocking=True,
             return_response=True,
         )
     assert err.value.translation_key == "not_a_vehicle"
     assert manager(entry).sessions == {}
-    assert f"{STORAGE_KEY}.{entry.entry_id}" not in hass_storage
+    assert f"{SESSIONS_STORAGE_KEY}.{entry.entry_id}" not in hass_storage
 
 
 async def test_price_mode(
@@ -751,7 +731,7 @@ async def test_list_sessions(
     one = await hass.services.async_call(
         DOMAIN,
         "list_sessions",
-        {"device_id": device_id(hass)},
+        {"device_id": device_id(hass, VIN)},
         blocking=True,
         return_response=True,
     )
@@ -818,7 +798,7 @@ async def test_calendar_daily_check(
         options={CONF_BATTERY_CAPACITY: 74.3, "calendar_entity": "calendar.charging"},
     )
     await setup_entry()
-    await advance(hass, freezer, local(13, 23))
+    await advance_to(hass, freezer, local(13, 23))
     (session,) = manager(config_entry).sessions.values()
     assert session.source == "calendar"
     assert session.target_soc == 90
@@ -826,7 +806,7 @@ async def test_calendar_daily_check(
     assert session.plan.send_at == SEND_AT
     # Asked again (e.g. a second check), the same need is not planned twice.
     assert await manager(config_entry).async_daily_check() == []
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     assert session.state is SessionState.ACTIVE
     assert await manager(config_entry).async_daily_check() == []
     assert len(manager(config_entry).sessions) == 1
@@ -863,7 +843,7 @@ async def test_send_failed_then_missed_restores(
     """Cut off after the limit was set and down past the window: undone, FAILED."""
     await plan(hass)
     sim.faults.fail_next("add_charge_schedule", 503)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING
     assert sim.vehicle().charge_limit_soc == 90
@@ -905,10 +885,10 @@ async def test_unconfirmed_schedule_and_home_location(
         return data
 
     with patch.object(client, "async_vehicle_data", patched):
-        await advance(hass, freezer, SEND_AT)
+        await advance_to(hass, freezer, SEND_AT)
         (session,) = manager(entry).sessions.values()
         assert session.state is SessionState.SENDING
-        await advance(hass, freezer, SEND_AT + timedelta(minutes=4))
+        await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
     assert session.state is SessionState.ACTIVE
     (schedule,) = sim.vehicle().charge_schedules
     assert schedule["id"] == session.schedule_id
@@ -932,16 +912,16 @@ async def test_legacy_retry_and_restore(
     sim.faults.fail_next(
         "add_charge_schedule",
         200,
-        body={"response": {"result": False, "reason": "not supported"}},
+        body=refused("not supported"),
     )
     sim.faults.fail_next("set_scheduled_charging", 503)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING
-    await advance(hass, freezer, SEND_AT + timedelta(minutes=4))
+    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
     assert session.state is SessionState.ACTIVE
     assert car.scheduled_charging == {"enabled": True, "time": 139}
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.COMPLETED
     assert car.scheduled_charging["enabled"] is originally_enabled
     if originally_enabled:
@@ -956,17 +936,17 @@ async def test_cleanup_gives_up(
 ) -> None:
     """An unreachable car is retried for hours, then FAILED with an issue."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     sim.faults.api_status = 503
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.CLEANING
     with pytest.raises(ServiceValidationError) as err:
         await manager(entry).async_cancel(session.id)
     assert err.value.translation_key == "session_finishing"
-    await advance(hass, freezer, CLEANUP_AT + timedelta(minutes=5, seconds=30))
+    await advance_to(hass, freezer, CLEANUP_AT + timedelta(minutes=5, seconds=30))
     assert session.state is SessionState.CLEANING
-    await advance(hass, freezer, CLEANUP_AT + timedelta(hours=7))
+    await advance_to(hass, freezer, CLEANUP_AT + timedelta(hours=7))
     assert session.state is SessionState.FAILED
     assert session.reason == "cleanup_deadline"
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
@@ -980,13 +960,13 @@ async def test_cleanup_refused(
 ) -> None:
     """The car refuses to restore the limit: FAILED with an issue."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     sim.faults.fail_next(
         "set_charge_limit",
         200,
         body={"response": {"result": False, "reason": "invalid charge limit"}},
     )
-    await advance(hass, freezer, CLEANUP_AT)
+    await advance_to(hass, freezer, CLEANUP_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.FAILED
     assert session.reason == "cleanup_refused"
@@ -1000,7 +980,7 @@ async def test_cancel_after_send_schedule_gone(
 ) -> None:
     """A schedule the car no longer knows counts as removed."""
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     sim.faults.fail_next(
         "remove_charge_schedule",
         200,
@@ -1021,12 +1001,12 @@ async def test_cancel_while_retrying_send(
     """Cancelled while a failed send waits for its retry: nothing to undo."""
     await plan(hass)
     sim.faults.fail_next("wake_up", 503)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING
     await manager(entry).async_cancel(session.id)
     assert session.state is SessionState.CANCELLED
-    await advance(hass, freezer, SEND_AT + timedelta(minutes=5))
+    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=5))
     assert len(sim.api_requests("wake")) == 1
 
 
@@ -1061,7 +1041,7 @@ async def test_manager_edges(
     assert err.value.translation_key == "soc_unknown"
 
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     await sessions.async_enqueue(
         ChargingNeed(vin=VIN, target_soc=80, ready_by=READY_BY)
     )
@@ -1097,7 +1077,7 @@ async def test_unconfirmed_schedule_is_removed(
     """A schedule added but never read back is found and removed at the end."""
     await plan(hass)
     with fail_read_back(entry.runtime_data.client):
-        await advance(hass, freezer, SEND_AT)
+        await advance_to(hass, freezer, SEND_AT)
         (session,) = manager(entry).sessions.values()
         assert session.state is SessionState.SENDING
         assert session.schedule_pending
@@ -1118,13 +1098,13 @@ async def test_unconfirmed_schedule_is_removed(
             minute = 0
             while session.state is SessionState.SENDING:
                 minute += 3
-                await advance(hass, freezer, SEND_AT + timedelta(minutes=minute))
+                await advance_to(hass, freezer, SEND_AT + timedelta(minutes=minute))
             assert session.state is SessionState.CLEANING
             assert SEND_AT + timedelta(minutes=minute) >= CHARGE_START - timedelta(
                 minutes=3
             )
             sim.faults.clear()  # the car is back: the cleanup retry restores it
-            await advance(hass, freezer, SEND_AT + timedelta(minutes=minute + 6))
+            await advance_to(hass, freezer, SEND_AT + timedelta(minutes=minute + 6))
             assert session.state is SessionState.FAILED
             assert session.reason == "send_deadline"
     assert sim.vehicle().charge_schedules == []
@@ -1156,7 +1136,7 @@ async def test_drivers_identical_schedule_is_left_alone(
     )
     (drivers,) = [s["id"] for s in car.charge_schedules]
     await plan(hass)
-    await advance(hass, freezer, SEND_AT)
+    await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.ACTIVE
     assert session.schedule_id not in (None, drivers)
@@ -1178,7 +1158,7 @@ async def test_plan_waits_for_a_send_in_progress(
     """A new plan and a firing send of the old one do not race."""
     await plan(hass)
     (first,) = manager(entry).sessions.values()
-    await advance(hass, freezer, SEND_AT - timedelta(seconds=30))
+    await advance_to(hass, freezer, SEND_AT - timedelta(seconds=30))
     release = asyncio.Event()
     sessions = manager(entry)
 
