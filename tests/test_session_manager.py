@@ -141,6 +141,10 @@ def schedule_commands(sim: Simulator) -> list[RequestRecord]:
     return command_requests(sim, "add_charge_schedule")
 
 
+LIMIT = "set_charge_limit"
+SCHEDULE = "add_charge_schedule"
+
+
 def refused(reason: str) -> dict[str, Any]:
     """Return the body of a command the car refuses (HTTP 200, result false)."""
     return {"response": {"result": False, "reason": reason}}
@@ -326,91 +330,168 @@ async def test_restart_while_sending(
     assert sim.vehicle().charge_schedules == []
 
 
-async def test_restart_while_cleaning(
+async def down_after_planning(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Home Assistant goes down right after the plan."""
+
+
+async def down_after_send(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Sent; Home Assistant goes down while the session is active."""
+    await advance_to(hass, freezer, SEND_AT)
+    assert stored_state(hass_storage, entry) == "active"
+
+
+async def down_while_sending(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The send is cut off after the limit was set (the schedule gets a 503)."""
+    sim.faults.fail_next("add_charge_schedule", 503)
+    await advance_to(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    assert sim.vehicle().charge_limit_soc == 90
+
+
+async def down_while_cleaning(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The cleanup is cut off (the wake-up gets a 503)."""
+    await advance_to(hass, freezer, SEND_AT)
+    sim.faults.fail_next("wake_up", 503)
+    await advance_to(hass, freezer, CLEANUP_AT)
+    assert stored_state(hass_storage, entry) == "cleaning"
+
+
+@pytest.mark.parametrize(
+    ("down", "back_at", "state", "reason", "limit", "schedules", "limit_commands"),
+    [
+        # Down over the whole window: FAILED "missed" with a repair issue.
+        pytest.param(
+            down_after_planning,
+            local(14, 6, 5),
+            SessionState.FAILED,
+            "missed",
+            50,
+            0,
+            0,
+            id="planned-back_after_window-missed",
+        ),
+        # Down at send time but back inside the window: sent at once.
+        pytest.param(
+            down_after_planning,
+            local(14, 3),
+            SessionState.ACTIVE,
+            None,
+            90,
+            1,
+            1,
+            id="planned-back_inside_window-sent_late",
+        ),
+        # Down over the cleanup time: the cleanup runs at startup.
+        pytest.param(
+            down_after_send,
+            local(14, 8),
+            SessionState.COMPLETED,
+            None,
+            50,
+            0,
+            2,
+            id="active-back_after_cleanup_time-cleaned_up",
+        ),
+        # Cut off after the limit was set, down past the window: undone, FAILED.
+        pytest.param(
+            down_while_sending,
+            local(14, 6, 5),
+            SessionState.FAILED,
+            "missed",
+            50,
+            0,
+            2,
+            id="sending-back_after_window-missed_and_undone",
+        ),
+        # A cleanup interrupted by a restart runs once at startup.
+        pytest.param(
+            down_while_cleaning,
+            CLEANUP_AT + timedelta(minutes=2),
+            SessionState.COMPLETED,
+            None,
+            50,
+            0,
+            2,
+            id="cleaning-back_soon-cleaned_up",
+        ),
+    ],
+)
+async def test_restart(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     sim: Simulator,
     freezer: FrozenDateTimeFactory,
     hass_storage: dict[str, Any],
+    down: Callable[..., Awaitable[None]],
+    back_at: datetime,
+    state: SessionState,
+    reason: str | None,
+    limit: int,
+    schedules: int,
+    limit_commands: int,
 ) -> None:
-    """A cleanup interrupted by a restart runs once at startup."""
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    sim.faults.fail_next("wake_up", 503)
-    await advance_to(hass, freezer, CLEANUP_AT)
-    assert stored_state(hass_storage, entry) == "cleaning"
-    await hass.config_entries.async_unload(entry.entry_id)
-    freezer.move_to(CLEANUP_AT + timedelta(minutes=2))
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.COMPLETED
-    assert sim.vehicle().charge_limit_soc == 50
-    assert sim.vehicle().charge_schedules == []
-    limits = command_requests(sim, "set_charge_limit")
-    assert len(limits) == 2
-    await advance_to(hass, freezer, CLEANUP_AT + timedelta(minutes=10))
-    limits = command_requests(sim, "set_charge_limit")
-    assert len(limits) == 2
-
-
-async def test_restart_after_cleanup_time(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """Home Assistant down over the cleanup time: the cleanup runs at startup."""
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    await hass.config_entries.async_unload(entry.entry_id)
-    freezer.move_to(local(14, 8))
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.COMPLETED
-    assert sim.vehicle().charge_limit_soc == 50
-
-
-async def test_missed_send(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """Down over the whole window: FAILED "missed" with a repair issue."""
+    """Home Assistant down at some step and back later: the session catches up."""
     events = async_capture_events(hass, EVENT_SESSION)
     await plan(hass)
+    await down(hass, freezer, sim, entry, hass_storage)
     await hass.config_entries.async_unload(entry.entry_id)
-    freezer.move_to(local(14, 6, 5))
+    freezer.move_to(back_at)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+
     (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.FAILED
-    assert session.reason == "missed"
-    assert events[-1].data["state"] == "failed"
-    assert events[-1].data["reason"] == "missed"
+    assert session.state is state
+    assert session.reason == reason
+    assert stored_state(hass_storage, entry) == state
+    assert events[-1].data["state"] == state
+    assert events[-1].data.get("reason") == reason
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
-    assert issue is not None
-    assert issue.translation_key == "session_failed_missed"
-    assert sim.api_requests("wake") == []
+    if reason is None:
+        assert issue is None
+    else:
+        assert issue is not None
+        assert issue.translation_key == f"session_failed_{reason}"
+    car = sim.vehicle()
+    assert car.charge_limit_soc == limit
+    assert len(car.charge_schedules) == schedules
+    assert len(command_requests(sim, "set_charge_limit")) == limit_commands
+    if down is down_after_planning and state is SessionState.FAILED:
+        assert sim.api_requests("wake") == []  # nothing was left to undo
 
-
-async def test_late_start_sends_inside_window(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """Down at send time but back inside the window: sent at once."""
-    await plan(hass)
-    await hass.config_entries.async_unload(entry.entry_id)
-    freezer.move_to(local(14, 3))
-    await hass.config_entries.async_setup(entry.entry_id)
+    # The next start leaves the session alone, and so does time passing.
+    requests = len(sim.api_requests())
+    await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.ACTIVE
-    assert len(sim.vehicle().charge_schedules) == 1
+    await advance_to(hass, freezer, back_at + timedelta(minutes=10))
+    assert manager(entry).sessions[session.id].state is state
+    assert len(command_requests(sim, "set_charge_limit")) == limit_commands
+    assert len(schedule_commands(sim)) <= 1
+    assert all(r.category != "command" for r in sim.api_requests()[requests:])
 
 
 async def test_transient_failures_then_deadline(
@@ -452,50 +533,6 @@ async def test_transient_failure_recovers(
     assert session.state is SessionState.SENDING  # not online after 45 s
     await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
     assert session.state is SessionState.ACTIVE
-
-
-async def test_refused_after_limit_restores(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """The car refuses the schedule: the limit is restored, then FAILED."""
-    await plan(hass)
-    sim.faults.fail_next(
-        "add_charge_schedule",
-        200,
-        body={"response": {"result": False, "reason": "too many schedules"}},
-    )
-    await advance_to(hass, freezer, SEND_AT)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.FAILED
-    assert session.reason == "command_refused"
-    assert sim.vehicle().charge_limit_soc == 50
-
-
-async def test_legacy_fallback(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """Firmware without charge schedules gets the scheduled charging time."""
-    await plan(hass)
-    sim.faults.fail_next(
-        "add_charge_schedule",
-        200,
-        body=refused("not supported"),
-    )
-    await advance_to(hass, freezer, SEND_AT)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.ACTIVE
-    assert session.legacy
-    assert sim.vehicle().scheduled_charging == {"enabled": True, "time": 139}
-    await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.COMPLETED
-    assert sim.vehicle().scheduled_charging["enabled"] is False
-    assert sim.vehicle().charge_limit_soc == 50
 
 
 async def test_cancel_before_send(
@@ -834,34 +871,6 @@ async def test_daily_check_keeps_far_needs_and_handles_errors(
     assert sessions.store.queue == []
 
 
-async def test_send_failed_then_missed_restores(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """Cut off after the limit was set and down past the window: undone, FAILED."""
-    await plan(hass)
-    sim.faults.fail_next("add_charge_schedule", 503)
-    await advance_to(hass, freezer, SEND_AT)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.SENDING
-    assert sim.vehicle().charge_limit_soc == 90
-    await hass.config_entries.async_unload(entry.entry_id)
-    freezer.move_to(local(14, 6, 5))
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.FAILED
-    assert session.reason == "missed"
-    assert sim.vehicle().charge_limit_soc == 50
-    assert sim.vehicle().charge_schedules == []
-    # Finished sessions are left alone by the next start.
-    await hass.config_entries.async_reload(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert manager(entry).sessions[session.id].state is SessionState.FAILED
-
-
 async def test_unconfirmed_schedule_and_home_location(
     hass: HomeAssistant,
     entry: MockConfigEntry,
@@ -896,36 +905,49 @@ async def test_unconfirmed_schedule_and_home_location(
     assert len(schedule_commands(sim)) == 1
 
 
-@pytest.mark.parametrize("originally_enabled", [False, True])
-async def test_legacy_retry_and_restore(
+@pytest.mark.parametrize(
+    ("originally_enabled", "legacy_fails_once"),
+    [
+        pytest.param(False, False, id="fallback"),
+        pytest.param(False, True, id="retried-was_off"),
+        pytest.param(True, True, id="retried-was_on"),
+    ],
+)
+async def test_legacy_fallback(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     sim: Simulator,
     freezer: FrozenDateTimeFactory,
     originally_enabled: bool,
+    legacy_fails_once: bool,
 ) -> None:
-    """The legacy start time is retried and the car's own setting restored."""
+    """Firmware without charge schedules gets the scheduled charging time.
+
+    A failed legacy start time is retried; the car's own setting is restored.
+    """
     car = sim.vehicle()
     if originally_enabled:
         car.set_scheduled_charging(True, 120)
     await plan(hass)
-    sim.faults.fail_next(
-        "add_charge_schedule",
-        200,
-        body=refused("not supported"),
-    )
-    sim.faults.fail_next("set_scheduled_charging", 503)
+    sim.faults.fail_next("add_charge_schedule", 200, body=refused("not supported"))
+    if legacy_fails_once:
+        sim.faults.fail_next("set_scheduled_charging", 503)
     await advance_to(hass, freezer, SEND_AT)
     (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.SENDING
-    await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
+    if legacy_fails_once:
+        assert session.state is SessionState.SENDING
+        await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
     assert session.state is SessionState.ACTIVE
+    assert session.legacy
     assert car.scheduled_charging == {"enabled": True, "time": 139}
+    legacy = [r.status for r in command_requests(sim, "set_scheduled_charging")]
+    assert legacy == [503] * legacy_fails_once + [200]
     await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.COMPLETED
     assert car.scheduled_charging["enabled"] is originally_enabled
     if originally_enabled:
         assert car.scheduled_charging["time"] == 120
+    assert car.charge_limit_soc == 50
 
 
 async def test_cleanup_gives_up(
@@ -952,44 +974,81 @@ async def test_cleanup_gives_up(
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
 
 
-async def test_cleanup_refused(
+@pytest.mark.parametrize(
+    ("step", "command", "refusal", "state", "reason", "limit", "seen"),
+    [
+        # The car refuses the schedule: the limit is restored, then FAILED.
+        pytest.param(
+            "send",
+            "add_charge_schedule",
+            "too many schedules",
+            SessionState.FAILED,
+            "command_refused",
+            50,
+            [LIMIT, SCHEDULE, LIMIT],
+            id="send-schedule_refused-failed_and_restored",
+        ),
+        # The car refuses to restore the limit: FAILED with an issue.
+        pytest.param(
+            "cleanup",
+            "set_charge_limit",
+            "invalid charge limit",
+            SessionState.FAILED,
+            "cleanup_refused",
+            90,
+            [LIMIT, SCHEDULE, LIMIT],
+            id="cleanup-limit_refused-failed",
+        ),
+        # A schedule the car no longer knows counts as removed.
+        pytest.param(
+            "cancel",
+            "remove_charge_schedule",
+            "schedule not found",
+            SessionState.CANCELLED,
+            "cancelled",
+            50,
+            [LIMIT, SCHEDULE, LIMIT, "remove_charge_schedule"],
+            id="cancel-schedule_not_found-cancelled",
+        ),
+    ],
+)
+async def test_command_refused(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     sim: Simulator,
     freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    step: str,
+    command: str,
+    refusal: str,
+    state: SessionState,
+    reason: str | None,
+    limit: int,
+    seen: list[str],
 ) -> None:
-    """The car refuses to restore the limit: FAILED with an issue."""
+    """The car answers a command with result false at the send, cleanup or cancel."""
     await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    sim.faults.fail_next(
-        "set_charge_limit",
-        200,
-        body={"response": {"result": False, "reason": "invalid charge limit"}},
-    )
-    await advance_to(hass, freezer, CLEANUP_AT)
+    if step != "send":
+        await advance_to(hass, freezer, SEND_AT)
+    sim.faults.fail_next(command, 200, body=refused(refusal))
+    if step == "send":
+        await advance_to(hass, freezer, SEND_AT)
+    elif step == "cleanup":
+        await advance_to(hass, freezer, CLEANUP_AT)
+    else:
+        (session,) = manager(entry).sessions.values()
+        await manager(entry).async_cancel(session.id)
     (session,) = manager(entry).sessions.values()
-    assert session.state is SessionState.FAILED
-    assert session.reason == "cleanup_refused"
-
-
-async def test_cancel_after_send_schedule_gone(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    sim: Simulator,
-    freezer: FrozenDateTimeFactory,
-) -> None:
-    """A schedule the car no longer knows counts as removed."""
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    sim.faults.fail_next(
-        "remove_charge_schedule",
-        200,
-        body={"response": {"result": False, "reason": "schedule not found"}},
-    )
-    (session,) = manager(entry).sessions.values()
-    await manager(entry).async_cancel(session.id)
-    assert session.state is SessionState.CANCELLED
-    assert sim.vehicle().charge_limit_soc == 50
+    assert session.state is state
+    assert session.reason == reason
+    assert stored_state(hass_storage, entry) == state
+    assert sim.vehicle().charge_limit_soc == limit
+    # Every command the car got, in order; a refusal is still an HTTP 200.
+    requests = command_requests(sim)
+    assert [r.path.rsplit("/", 1)[-1] for r in requests] == seen
+    assert {r.status for r in requests} == {200}
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+    assert (issue is not None) is (state is SessionState.FAILED)
 
 
 async def test_cancel_while_retrying_send(
