@@ -11,12 +11,12 @@ from custom_components.tesla_scout_worker.planner import (
     OffPeakWindow,
     PlanRequest,
     PriceSlot,
-    brute_force_best_start,
     plan_charging,
 )
 
 from .fragments import wall_clock, write_fragment
 from .harness import TZ
+from .reference_planner import brute_force_best_start
 
 SEED = 11
 PLANS = 2000  # timed

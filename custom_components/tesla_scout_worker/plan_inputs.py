@@ -40,9 +40,9 @@ from .planner import (
     PlanInputError,
     PlanRequest,
     PriceSlot,
-    parse_price_series,
     plan_charging,
 )
+from .prices import parse_price_series
 from .time_of_day import parse_time_option
 
 MODES: Final = (MODE_OFF_PEAK, MODE_PRICES, MODE_DEADLINE)

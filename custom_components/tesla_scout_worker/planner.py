@@ -3,7 +3,8 @@
 A special charging session asks the planner to charge the car from its current
 state of charge (SoC) to a target SoC by a ready-by time, as cheaply as
 possible.  Everything here is a pure function of its inputs: no Home Assistant
-imports, no clock reads, no I/O.
+imports, no clock reads, no I/O.  (The price table of a series is kept for the
+next plans on the same series; that only saves time.)
 
 Modes:
 
@@ -24,36 +25,57 @@ Times are handled internally as whole seconds since the Unix epoch (UTC), so
 daylight-saving changes never distort durations.  Charging starts and ends are
 aligned to whole minutes because the car's schedules are set in minutes after
 midnight.  Results are returned in the time zone of ``PlanRequest.now``.
+
+In price mode a continuous block is found without trying every start: the
+cost of a block changes slope only where its start or end crosses a slot
+boundary, so only the starts next to those breakpoints are costed, each from
+a running integral of the prices (``_PriceTable``).  ``bench/reference_planner.py``
+tries every start minute instead; tests and the benchmark compare the two.
+
+Price slots, reading them from price entities and ``PlanInputError`` live in
+``prices.py``; ``PriceSlot`` and ``PlanInputError`` are re-exported here as the
+planner's input type and error.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from itertools import pairwise
+from itertools import accumulate, compress
 import math
-from typing import Any, Final, TypeGuard
+from operator import sub
+from typing import Any, Final
+
+from .prices import (
+    DEFAULT_SLOT_LENGTH,
+    ERROR_NAIVE_DATETIME,
+    PlanInputError,
+    PriceSlot,
+    SlotSeconds,
+    from_epoch,
+    normalise_slots,
+    require_aware,
+    to_epoch,
+)
 
 __all__ = [
     "CLEANUP_DELAY",
     "COST_TIE_TOLERANCE",
     "DEFAULT_EFFICIENCY",
     "DEFAULT_LEAD_TIME",
-    "DEFAULT_SLOT_LENGTH",
     "ERROR_INVALID_CAPACITY",
     "ERROR_INVALID_EFFICIENCY",
     "ERROR_INVALID_LEAD_TIME",
     "ERROR_INVALID_OFF_PEAK_WINDOW",
     "ERROR_INVALID_POWER",
-    "ERROR_INVALID_PRICE_SLOT",
     "ERROR_INVALID_SOC",
     "ERROR_INVALID_STORED_PLAN",
     "ERROR_NAIVE_DATETIME",
     "ERROR_NO_PRICES",
     "ERROR_READY_BY_NOT_AFTER_NOW",
-    "ERROR_UNRECOGNISED_PRICES",
     "MODE_DEADLINE",
     "MODE_OFF_PEAK",
     "MODE_PRICES",
@@ -66,9 +88,7 @@ __all__ = [
     "PlanInputError",
     "PlanRequest",
     "PriceSlot",
-    "brute_force_best_start",
     "charging_duration",
-    "parse_price_series",
     "plan_charging",
     "required_grid_energy_kwh",
 ]
@@ -81,9 +101,6 @@ DEFAULT_EFFICIENCY: Final = 0.9
 
 DEFAULT_LEAD_TIME: Final = timedelta(hours=2)
 """Default time between sending the schedule to the car and charging start."""
-
-DEFAULT_SLOT_LENGTH: Final = timedelta(minutes=60)
-"""Slot length used when it cannot be inferred from the price series."""
 
 COST_TIE_TOLERANCE: Final = 1e-9
 """Costs closer than this are equal; the later start then wins."""
@@ -105,12 +122,9 @@ ERROR_INVALID_CAPACITY: Final = "invalid_capacity"
 ERROR_INVALID_POWER: Final = "invalid_power"
 ERROR_INVALID_EFFICIENCY: Final = "invalid_efficiency"
 ERROR_INVALID_LEAD_TIME: Final = "invalid_lead_time"
-ERROR_NAIVE_DATETIME: Final = "naive_datetime"
 ERROR_READY_BY_NOT_AFTER_NOW: Final = "ready_by_not_after_now"
-ERROR_INVALID_PRICE_SLOT: Final = "invalid_price_slot"
 ERROR_INVALID_OFF_PEAK_WINDOW: Final = "invalid_off_peak_window"
 ERROR_NO_PRICES: Final = "no_prices"
-ERROR_UNRECOGNISED_PRICES: Final = "unrecognised_prices"
 ERROR_INVALID_STORED_PLAN: Final = "invalid_stored_plan"
 
 PERCENT: Final = 100.0
@@ -118,59 +132,15 @@ SECONDS_PER_MINUTE: Final = 60
 SECONDS_PER_HOUR: Final = 3600
 MINUTES_PER_HOUR: Final = 60
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_SECOND: Final = timedelta(seconds=1)
 _ONE_DAY: Final = timedelta(days=1)
-
-# Attribute keys of price entities, in the order they are read.
-_ATTRIBUTE_KEYS: Final = (
-    "raw_today",
-    "prices_today",
-    "raw_tomorrow",
-    "prices_tomorrow",
-    "prices",
-)
-_TIME_KEYS: Final = ("start", "time")
-_PRICE_KEYS: Final = ("value", "price")
-_END_KEY: Final = "end"
-_PAIR_LENGTH: Final = 2
 
 type _Span = tuple[int, int]
 """A half-open interval ``[start, end)`` in epoch seconds."""
 
 
-class PlanInputError(ValueError):
-    """Invalid planner input; ``key`` is a stable key for translations."""
-
-    def __init__(self, key: str, message: str | None = None) -> None:
-        """Store the translation key next to a human-readable message."""
-        super().__init__(message or key)
-        self.key = key
-
-
 # --------------------------------------------------------------------------
 # Public data types
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PriceSlot:
-    """A price interval ``[start, end)`` with a price in currency per kWh."""
-
-    start: datetime
-    end: datetime
-    price: float
-
-    def __post_init__(self) -> None:
-        """Reject naive times, empty intervals and non-finite prices."""
-        _require_aware(self.start)
-        _require_aware(self.end)
-        if _to_epoch(self.end) <= _to_epoch(self.start):
-            raise PlanInputError(
-                ERROR_INVALID_PRICE_SLOT, "slot does not end after it starts"
-            )
-        if not math.isfinite(self.price):
-            raise PlanInputError(ERROR_INVALID_PRICE_SLOT, "slot price is not finite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,153 +271,212 @@ def charging_duration(grid_energy_kwh: float, power_kw: float) -> timedelta:
 
 
 # --------------------------------------------------------------------------
-# Price parsing
+# Price table
 # --------------------------------------------------------------------------
 
 
-def parse_price_series(
-    data: object, tz: tzinfo, default_slot: timedelta | None = None
-) -> list[PriceSlot]:
-    """Turn a price entity's attributes (or one of its lists) into price slots.
+class _PriceTable:
+    """Normalised price slots in epoch seconds, with a running price integral.
 
-    Accepted shapes: a mapping with any of ``raw_today``, ``prices_today``,
-    ``raw_tomorrow``, ``prices_tomorrow`` and ``prices``; or a list of
-    ``{"start", "end", "value"}`` dicts, ``{"time", "price"}`` dicts (``start``
-    and ``time`` as well as ``value`` and ``price`` are interchangeable) or
-    ``(start, price)`` pairs.  Entries without an end last until the next
-    entry of the same list (the smallest spacing in that list); a list with a
-    single entry uses ``default_slot`` (one hour if not given).  Entries with a
-    missing or non-numeric price are skipped.  Naive times are taken as local
-    times in ``tz``; the result is in ``tz``, sorted and without overlaps.
+    ``cumulative[k]`` is the integral of the price over time (price x seconds)
+    from the start of the first slot to the start of slot ``k``, so the cost
+    of a fully priced block is two lookups, not a walk over its slots.
     """
-    fallback_length = default_slot or DEFAULT_SLOT_LENGTH
-    slots: list[PriceSlot] = []
-    for entries in _price_lists(data):
-        slots.extend(_slots_from_entries(entries, tz, fallback_length))
-    return [
-        PriceSlot(_from_epoch(slot.start, tz), _from_epoch(slot.end, tz), slot.price)
-        for slot in _normalise_slots(slots)
-    ]
+
+    __slots__ = (
+        "boundaries",
+        "boundary_integrals",
+        "cumulative",
+        "ends",
+        "prices",
+        "smallest_slot",
+        "spans",
+        "starts",
+        "whole_minutes",
+    )
+
+    def __init__(self, slots: Sequence[SlotSeconds]) -> None:
+        """Index sorted, non-overlapping slots (see ``normalise_slots``)."""
+        self.starts = [start for start, _, _ in slots]
+        self.ends = [end for _, end, _ in slots]
+        self.prices = [price for _, _, price in slots]
+        self.cumulative = list(
+            accumulate(
+                (price * (end - start) for start, end, price in slots), initial=0.0
+            )
+        )
+        # Every distinct slot start and end, ascending.
+        self.boundaries = sorted({*self.starts, *self.ends})
+        # The maximal intervals covered by contiguous slots.
+        self.spans = _merge_adjacent(zip(self.starts, self.ends, strict=True))
+        # The running integral at each boundary.
+        self.boundary_integrals = self.integrals(self.boundaries)
+        # Whether every boundary is on a whole minute (as with real tariffs).
+        self.whole_minutes = all(
+            moment % SECONDS_PER_MINUTE == 0 for moment in self.boundaries
+        )
+        # The shortest slot length in seconds (one hour if there is none).
+        self.smallest_slot = min(
+            (end - start for start, end, _ in slots),
+            default=int(DEFAULT_SLOT_LENGTH.total_seconds()),
+        )
+
+    def integrals(self, moments: Iterable[int]) -> list[float]:
+        """Return the price integral from the first slot up to each moment.
+
+        Only valid for moments covered by a slot (or at a slot's end): the
+        last slot starting at or before such a moment also contains it.
+        """
+        starts, prices, cumulative = self.starts, self.prices, self.cumulative
+        values = []
+        for moment in moments:
+            index = bisect_right(starts, moment) - 1
+            values.append(cumulative[index] + prices[index] * (moment - starts[index]))
+        return values
+
+    def block_areas(
+        self, lowest: int, highest: int, duration: int
+    ) -> tuple[list[int], list[float]]:
+        """Return the block starts worth costing and their price integrals.
+
+        The blocks last ``duration`` seconds, start on a whole minute in
+        ``[lowest, highest]`` and must be fully priced.  A block's price
+        integral is piecewise linear in its start, with breakpoints where the
+        block starts or ends on a slot boundary, so the cheapest start (and
+        the latest of several equal ones) is an edge of the range or a whole
+        minute next to a breakpoint.  Only those are returned, each block's
+        integral from two lookups of the running integral.
+        """
+        if not self.whole_minutes:
+            starts = self._minutes_near_breakpoints(lowest, highest, duration)
+            return starts, self._areas(starts, duration)
+        # Every breakpoint is a whole minute: blocks that start on a boundary
+        # and blocks that end on one, whose integral there is already known.
+        starting = self._boundaries_between(lowest, highest)
+        ending = self._boundaries_between(lowest + duration, highest + duration)
+        begins = self.boundaries[starting]
+        shifted = [end - duration for end in self.boundaries[ending]]
+        starts = [lowest, highest, *begins, *shifted]
+        areas = [
+            *self._areas((lowest, highest), duration),
+            *_differences(
+                self.integrals(start + duration for start in begins),
+                self.boundary_integrals[starting],
+            ),
+            *_differences(self.boundary_integrals[ending], self.integrals(shifted)),
+        ]
+        return starts, areas
+
+    def _areas(self, starts: Sequence[int], duration: int) -> list[float]:
+        """Return the price integral of each block (fully priced)."""
+        return _differences(
+            self.integrals(start + duration for start in starts),
+            self.integrals(starts),
+        )
+
+    def _boundaries_between(self, first: int, last: int) -> slice:
+        """Return the slice of ``boundaries`` inside ``[first, last]``."""
+        return slice(
+            bisect_left(self.boundaries, first), bisect_right(self.boundaries, last)
+        )
+
+    def _minutes_near_breakpoints(
+        self, lowest: int, highest: int, duration: int
+    ) -> list[int]:
+        """Return the edges and the whole minutes next to each breakpoint.
+
+        The general case of ``block_areas``, for boundaries off whole minutes:
+        the minutes either side of each breakpoint in ``[lowest, highest]``,
+        ascending.
+        """
+        breakpoints = [lowest, highest]
+        for shift in (0, duration):
+            near = self._boundaries_between(
+                lowest + shift - SECONDS_PER_MINUTE,
+                highest + shift + SECONDS_PER_MINUTE,
+            )
+            breakpoints += [moment - shift for moment in self.boundaries[near]]
+        minutes = {_floor_minute(moment) for moment in breakpoints}
+        minutes.update(_ceil_minute(moment) for moment in breakpoints)
+        return sorted(minute for minute in minutes if lowest <= minute <= highest)
+
+    def exact_cost(self, segments: Iterable[_Span], power_kw: float) -> float | None:
+        """Return the cost of the segments, or None if any part has no price.
+
+        Sums price times overlap slot by slot, so the result does not depend
+        on the rounding of the running integral.
+        """
+        area = 0.0
+        for start, end in segments:
+            covered = 0
+            index = max(bisect_right(self.starts, start) - 1, 0)
+            while index < len(self.starts) and self.starts[index] < end:
+                overlap = min(self.ends[index], end) - max(self.starts[index], start)
+                if overlap > 0:
+                    covered += overlap
+                    area += self.prices[index] * overlap
+                index += 1
+            if covered < end - start:
+                return None
+        return area * power_kw / SECONDS_PER_HOUR
+
+    def overlapping(self, start: int, end: int) -> range:
+        """Return the indices of the slots that overlap ``[start, end)``."""
+        return range(bisect_right(self.ends, start), bisect_left(self.starts, end))
+
+    def missing_slots(self, start: int, end: int) -> int:
+        """Count the slots missing between ``start`` and ``end``.
+
+        Every gap (including time after the last known slot) counts as its
+        length divided by the shortest slot length, rounded up.
+        """
+        missing = 0
+        cursor = start
+        for span_start, span_end in self.spans:
+            if span_end <= cursor:
+                continue
+            if span_start >= end:
+                break
+            if span_start > cursor:
+                missing += _ceil_div(span_start - cursor, self.smallest_slot)
+            cursor = span_end
+        if cursor < end:
+            missing += _ceil_div(end - cursor, self.smallest_slot)
+        return missing
 
 
-def _price_lists(data: object) -> list[Sequence[object]]:
-    """Return the price lists contained in ``data``."""
-    if isinstance(data, Mapping):
-        present = [key for key in _ATTRIBUTE_KEYS if key in data]
-        if not present:
-            raise PlanInputError(ERROR_UNRECOGNISED_PRICES, "no known price attribute")
-        values = [data[key] for key in present]
-        return [_as_entry_list(value) for value in values if value is not None]
-    return [_as_entry_list(data)]
+class _RecentTables:
+    """The price tables of the last few price series planned on.
+
+    A session (and the benchmark) plans many times on one price series, and
+    turning its slots into a table costs more than a plan.  A series is
+    recognised by its slots: the same slot objects compare at C speed, equal
+    ones field by field, so a changed or mutated list never gets a stale table.
+    """
+
+    def __init__(self, size: int) -> None:
+        """Keep up to ``size`` tables."""
+        self._entries: deque[tuple[tuple[PriceSlot, ...], _PriceTable]] = deque(
+            maxlen=size
+        )
+
+    def get(self, prices: Sequence[PriceSlot]) -> _PriceTable:
+        """Return the table of ``prices``, built unless a recent one matches."""
+        series = tuple(prices)
+        for known, table in tuple(self._entries):
+            if known == series:
+                return table
+        table = _PriceTable(normalise_slots(series))
+        self._entries.append((series, table))
+        return table
 
 
-def _as_entry_list(value: object) -> Sequence[object]:
-    """Return ``value`` as a list of entries, or raise if it is not one."""
-    if _is_list_like(value):
-        return value
-    raise PlanInputError(ERROR_UNRECOGNISED_PRICES, "price data is not a list")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One parsed price entry; times in epoch seconds."""
-
-    start: int
-    end: int | None
-    price: float | None
-
-
-def _slots_from_entries(
-    entries: Sequence[object], tz: tzinfo, fallback_length: timedelta
-) -> list[PriceSlot]:
-    """Parse one list of entries into price slots (UTC)."""
-    parsed = [_parse_entry(entry, tz) for entry in entries]
-    length = _infer_slot_length([entry.start for entry in parsed], fallback_length)
-    slots: list[PriceSlot] = []
-    for entry in parsed:
-        if entry.price is None:
-            continue
-        end = entry.start + length if entry.end is None else entry.end
-        slots.append(PriceSlot(_from_epoch(entry.start), _from_epoch(end), entry.price))
-    return slots
-
-
-def _parse_entry(entry: object, tz: tzinfo) -> _Entry:
-    """Parse a dict entry or a ``(start, price)`` pair."""
-    if isinstance(entry, Mapping):
-        start = _parse_time(_first_present(entry, _TIME_KEYS), tz)
-        raw_end = entry.get(_END_KEY)
-        end = None if raw_end is None else _parse_time(raw_end, tz)
-        return _Entry(start, end, _parse_price(_first_present(entry, _PRICE_KEYS)))
-    if _is_pair(entry):
-        return _Entry(_parse_time(entry[0], tz), None, _parse_price(entry[1]))
-    raise PlanInputError(ERROR_UNRECOGNISED_PRICES, f"unknown price entry {entry!r}")
-
-
-def _is_pair(entry: object) -> TypeGuard[Sequence[object]]:
-    """Return whether ``entry`` is a ``(start, price)`` pair."""
-    return _is_list_like(entry) and len(entry) == _PAIR_LENGTH
-
-
-def _is_list_like(value: object) -> TypeGuard[Sequence[object]]:
-    """Return whether ``value`` is a sequence other than a string."""
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
-
-
-def _first_present(entry: Mapping[Any, Any], keys: Sequence[str]) -> object:
-    """Return the value of the first of ``keys`` present in ``entry``."""
-    for key in keys:
-        if key in entry:
-            return entry[key]
-    raise PlanInputError(ERROR_UNRECOGNISED_PRICES, f"price entry lacks {keys}")
-
-
-def _parse_time(value: object, tz: tzinfo) -> int:
-    """Parse a datetime or ISO 8601 string; naive values are local to ``tz``."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as err:
-            raise PlanInputError(ERROR_UNRECOGNISED_PRICES, str(err)) from err
-    if not isinstance(value, datetime):
-        raise PlanInputError(ERROR_UNRECOGNISED_PRICES, f"not a time: {value!r}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return _to_epoch(value)
-
-
-def _parse_price(value: object) -> float | None:
-    """Return the price as a float, or None when it is missing or not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        price = float(value)
-    except ValueError:
-        return None
-    return price if math.isfinite(price) else None
-
-
-def _infer_slot_length(starts: Iterable[int], fallback: timedelta) -> int:
-    """Return the smallest spacing between distinct starts, in seconds."""
-    ordered = sorted(set(starts))
-    spacings = [later - earlier for earlier, later in pairwise(ordered)]
-    if spacings:
-        return min(spacings)
-    return int(fallback.total_seconds())
+_TABLES: Final = _RecentTables(size=4)
 
 
 # --------------------------------------------------------------------------
 # Planning
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    """A normalised price slot; times in epoch seconds."""
-
-    start: int
-    end: int
-    price: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,71 +501,6 @@ class _Context:
     prices: _PriceTable | None
 
 
-class _PriceTable:
-    """Normalised price slots with a running price integral for fast costs."""
-
-    def __init__(self, slots: Sequence[_Slot]) -> None:
-        """Index the slots by start and accumulate price times seconds."""
-        self.slots = slots
-        self.starts = [slot.start for slot in slots]
-        self.cumulative = [0.0]
-        for slot in slots:
-            area = slot.price * (slot.end - slot.start)
-            self.cumulative.append(self.cumulative[-1] + area)
-
-    def _integral_to(self, moment: int) -> float:
-        """Return the price integral from the first slot up to ``moment``.
-
-        Only valid for moments covered by a slot (or at a slot's end).
-        """
-        index = bisect_right(self.starts, moment) - 1
-        slot = self.slots[index]
-        return self.cumulative[index] + slot.price * (
-            min(moment, slot.end) - slot.start
-        )
-
-    def block_cost(self, start: int, duration: int, power_kw: float) -> float:
-        """Return the cost of a fully priced block, from the running integral."""
-        area = self._integral_to(start + duration) - self._integral_to(start)
-        return area * power_kw / SECONDS_PER_HOUR
-
-    def exact_cost(self, segments: Iterable[_Span], power_kw: float) -> float | None:
-        """Return the cost of the segments, or None if any part has no price."""
-        area = 0.0
-        for start, end in segments:
-            covered = 0
-            index = max(bisect_right(self.starts, start) - 1, 0)
-            while index < len(self.slots) and self.slots[index].start < end:
-                slot = self.slots[index]
-                overlap = min(slot.end, end) - max(slot.start, start)
-                if overlap > 0:
-                    covered += overlap
-                    area += slot.price * overlap
-                index += 1
-            if covered < end - start:
-                return None
-        return area * power_kw / SECONDS_PER_HOUR
-
-    def spans(self) -> list[_Span]:
-        """Return the maximal intervals covered by contiguous slots."""
-        spans: list[_Span] = []
-        for slot in self.slots:
-            if spans and spans[-1][1] == slot.start:
-                spans[-1] = (spans[-1][0], slot.end)
-            else:
-                spans.append((slot.start, slot.end))
-        return spans
-
-    def boundaries(self) -> set[int]:
-        """Return every distinct slot start and end."""
-        return {moment for slot in self.slots for moment in (slot.start, slot.end)}
-
-    def smallest_slot(self) -> int:
-        """Return the shortest slot length in seconds (one hour if empty)."""
-        lengths = [slot.end - slot.start for slot in self.slots]
-        return min(lengths, default=int(DEFAULT_SLOT_LENGTH.total_seconds()))
-
-
 def plan_charging(request: PlanRequest) -> ChargingPlan:
     """Plan a special charging session; see the module docstring for modes."""
     context = _build_context(request)
@@ -555,32 +519,6 @@ def plan_charging(request: PlanRequest) -> ChargingPlan:
     )
 
 
-def brute_force_best_start(request: PlanRequest) -> tuple[datetime, float] | None:
-    """Return the cheapest continuous start by trying every whole minute.
-
-    A slow reference for tests and benchmarks of the continuous price mode:
-    every minute-aligned block inside ``[now, ready_by]`` (and inside one
-    off-peak window occurrence, if a window is given) that is fully priced is
-    costed; ties go to the latest start.  Returns ``(start, cost)``, or None
-    when no fully priced block fits or the request has no prices.
-    """
-    context = _build_context(request)
-    if context.prices is None:
-        return None
-    costs: list[tuple[int, float]] = []
-    for first, last in _allowed_spans(context):
-        latest = _floor_minute(last - context.duration)
-        for start in range(_ceil_minute(first), latest + 1, SECONDS_PER_MINUTE):
-            block = (start, start + context.duration)
-            cost = context.prices.exact_cost((block,), request.power_kw)
-            if cost is not None:
-                costs.append((start, cost))
-    best = _latest_cheapest(costs)
-    if best is None:
-        return None
-    return _from_epoch(best, request.now.tzinfo), dict(costs)[best]
-
-
 def _build_context(request: PlanRequest) -> _Context:
     """Translate the request to epoch seconds and whole-minute durations."""
     energy = required_grid_energy_kwh(
@@ -592,11 +530,11 @@ def _build_context(request: PlanRequest) -> _Context:
     duration = charging_duration(energy, request.power_kw)
     prices = None
     if request.prices is not None:
-        prices = _PriceTable(_normalise_slots(request.prices))
+        prices = _TABLES.get(request.prices)
     return _Context(
         request=request,
-        now=_to_epoch(request.now, round_up=True),
-        ready_by=_to_epoch(request.ready_by),
+        now=to_epoch(request.now, round_up=True),
+        ready_by=to_epoch(request.ready_by),
         duration=int(duration.total_seconds()),
         grid_energy_kwh=energy,
         prices=prices,
@@ -650,7 +588,7 @@ def _latest_block(
 
 def _plan_with_prices(context: _Context, prices: _PriceTable) -> _Schedule:
     """Plan on prices; fall back to the plan without prices if none fits."""
-    usable = _intersect(prices.spans(), _allowed_spans(context))
+    usable = _intersect(prices.spans, _allowed_spans(context))
     if context.request.continuous:
         block = _best_continuous_block(context, prices, usable)
         chosen = None if block is None else [block]
@@ -669,47 +607,36 @@ def _best_continuous_block(
 ) -> _Span | None:
     """Return the cheapest fully priced block, the latest one on ties.
 
-    The cost of a block is piecewise linear in its start, with breakpoints
-    where the block's start or end meets a slot boundary.  The minimum over
-    whole-minute starts (and the latest of several equal minima) therefore
-    lies on a minute next to a breakpoint or at the edge of the feasible
-    range, so only those starts are costed.
+    Only the starts that can be cheapest are costed (see
+    ``_PriceTable.block_areas``): O(n log n) for n slot boundaries.
     """
     duration = context.duration
-    candidates = _candidate_starts(prices.boundaries(), duration)
-    costs: list[tuple[int, float]] = []
+    starts: list[int] = []
+    areas: list[float] = []
     for first, last in usable:
         lowest = _ceil_minute(first)
         highest = _floor_minute(last - duration)
-        if highest < lowest:
-            continue
-        starts = {lowest, highest}
-        starts.update(start for start in candidates if lowest <= start <= highest)
-        costs.extend(
-            (start, prices.block_cost(start, duration, context.request.power_kw))
-            for start in starts
-        )
-    best = _latest_cheapest(costs)
+        if highest >= lowest:
+            span_starts, span_areas = prices.block_areas(lowest, highest, duration)
+            starts += span_starts
+            areas += span_areas
+    power_kw = context.request.power_kw
+    costs = [area * power_kw / SECONDS_PER_HOUR for area in areas]
+    best = _latest_cheapest(starts, costs)
     return None if best is None else (best, best + duration)
 
 
-def _candidate_starts(boundaries: Iterable[int], duration: int) -> set[int]:
-    """Return the whole minutes next to every breakpoint of the cost function."""
-    candidates: set[int] = set()
-    for boundary in boundaries:
-        for breakpoint_ in (boundary, boundary - duration):
-            candidates.add(_floor_minute(breakpoint_))
-            candidates.add(_ceil_minute(breakpoint_))
-    return candidates
+def _differences(later: Iterable[float], earlier: Iterable[float]) -> list[float]:
+    """Return ``later - earlier`` element by element."""
+    return list(map(sub, later, earlier, strict=True))
 
 
-def _latest_cheapest(costs: Sequence[tuple[int, float]]) -> int | None:
+def _latest_cheapest(starts: Sequence[int], costs: Sequence[float]) -> int | None:
     """Return the latest start whose cost ties with the minimum."""
     if not costs:
         return None
-    cheapest = min(cost for _, cost in costs)
-    limit = cheapest + COST_TIE_TOLERANCE
-    return max(start for start, cost in costs if cost <= limit)
+    limit = min(costs) + COST_TIE_TOLERANCE
+    return max(compress(starts, [cost <= limit for cost in costs]))
 
 
 def _cheapest_minutes(
@@ -722,11 +649,11 @@ def _cheapest_minutes(
     pieces: list[tuple[float, int, int]] = []
     for first, last in usable:
         lowest, highest = _ceil_minute(first), _floor_minute(last)
-        for slot in prices.slots:
-            start = _ceil_minute(max(slot.start, lowest))
-            end = _floor_minute(min(slot.end, highest))
+        for index in prices.overlapping(lowest, highest):
+            start = _ceil_minute(max(prices.starts[index], lowest))
+            end = _floor_minute(min(prices.ends[index], highest))
             if end > start:
-                pieces.append((slot.price, start, end))
+                pieces.append((prices.prices[index], start, end))
     pieces.sort(key=lambda piece: (piece[0], -piece[1]))
     chosen: list[_Span] = []
     remaining = duration
@@ -785,7 +712,7 @@ def _window_occurrences(
         end_day = day if window.end > window.start else day + _ONE_DAY
         start = datetime.combine(day, window.start, tzinfo=window.tz)
         end = datetime.combine(end_day, window.end, tzinfo=window.tz)
-        occurrences.append((_to_epoch(start), _to_epoch(end)))
+        occurrences.append((to_epoch(start), to_epoch(end)))
         day += _ONE_DAY
     return occurrences
 
@@ -796,28 +723,6 @@ def _last_occurrence(window: OffPeakWindow, context: _Context) -> _Span:
     occurrences = _window_occurrences(window, ready_day - _ONE_DAY, ready_day)
     started = [span for span in occurrences if span[0] < context.ready_by]
     return started[-1]
-
-
-def _count_missing_slots(prices: _PriceTable, start: int, end: int) -> int:
-    """Count the slots missing between ``start`` and ``end``.
-
-    Every gap (including time after the last known slot) counts as its length
-    divided by the shortest slot length, rounded up.
-    """
-    slot_length = prices.smallest_slot()
-    missing = 0
-    cursor = start
-    for slot in prices.slots:
-        if slot.end <= cursor:
-            continue
-        if slot.start >= end:
-            break
-        if slot.start > cursor:
-            missing += _ceil_div(slot.start - cursor, slot_length)
-        cursor = slot.end
-    if cursor < end:
-        missing += _ceil_div(end - cursor, slot_length)
-    return missing
 
 
 def _build_plan(
@@ -831,12 +736,12 @@ def _build_plan(
     start, end, send_at, cleanup_at = _timeline(request, schedule.segments)
     missing = 0
     if context.prices is not None:
-        missing = _count_missing_slots(context.prices, context.now, context.ready_by)
+        missing = context.prices.missing_slots(context.now, context.ready_by)
     return ChargingPlan(
         start=start,
         end=end,
         segments=tuple(
-            (_from_epoch(segment_start, tz), _from_epoch(segment_end, tz))
+            (from_epoch(segment_start, tz), from_epoch(segment_end, tz))
             for segment_start, segment_end in schedule.segments
         ),
         duration=timedelta(seconds=charged_seconds),
@@ -879,8 +784,8 @@ def _timeline(request: PlanRequest, segments: Sequence[_Span]) -> _Timeline:
     if not segments:
         return None, None, None, None
     tz = request.now.tzinfo
-    start = _from_epoch(segments[0][0])
-    end = _from_epoch(segments[-1][1])
+    start = from_epoch(segments[0][0])
+    end = from_epoch(segments[-1][1])
     send_at = max(_to_instant(request.now), start - request.lead_time)
     cleanup_at = end + CLEANUP_DELAY
     return (
@@ -907,8 +812,8 @@ def _validate_request(request: PlanRequest) -> None:
         raise PlanInputError(ERROR_INVALID_EFFICIENCY, "efficiency must be in (0, 1]")
     if request.lead_time < timedelta(0):
         raise PlanInputError(ERROR_INVALID_LEAD_TIME, "lead time is negative")
-    _require_aware(request.now)
-    _require_aware(request.ready_by)
+    require_aware(request.now)
+    require_aware(request.ready_by)
     if _to_instant(request.ready_by) <= _to_instant(request.now):
         raise PlanInputError(ERROR_READY_BY_NOT_AFTER_NOW, "ready_by is not after now")
     if request.prices is not None and not request.prices and request.off_peak is None:
@@ -921,46 +826,9 @@ def _require_positive(value: float, key: str) -> None:
         raise PlanInputError(key, f"{value} is not a positive number")
 
 
-def _require_aware(value: datetime) -> None:
-    """Raise PlanInputError unless ``value`` carries a time zone."""
-    if value.utcoffset() is None:
-        raise PlanInputError(ERROR_NAIVE_DATETIME, f"{value} has no time zone")
-
-
-def _normalise_slots(slots: Iterable[PriceSlot]) -> list[_Slot]:
-    """Sort slots by start and drop overlaps deterministically.
-
-    On equal starts the slot given first wins; a slot overlapping the one
-    before it is cut to start where that one ends (and dropped if empty).
-    """
-    converted = sorted(
-        ((_to_epoch(slot.start), _to_epoch(slot.end), slot.price) for slot in slots),
-        key=lambda item: item[0],
-    )
-    normalised: list[_Slot] = []
-    for start, end, price in converted:
-        free_from = start if not normalised else max(start, normalised[-1].end)
-        if end > free_from:
-            normalised.append(_Slot(free_from, end, price))
-    return normalised
-
-
 def _to_instant(value: datetime) -> datetime:
     """Return ``value`` in UTC, so comparisons ignore wall-clock quirks."""
     return value.astimezone(UTC)
-
-
-def _to_epoch(value: datetime, *, round_up: bool = False) -> int:
-    """Return whole seconds since the epoch (rounded down unless asked)."""
-    elapsed = value - _EPOCH
-    if round_up:
-        return -(-elapsed // _ONE_SECOND)
-    return elapsed // _ONE_SECOND
-
-
-def _from_epoch(seconds: int, tz: tzinfo | None = UTC) -> datetime:
-    """Return the aware datetime for epoch seconds, in ``tz``."""
-    return (_EPOCH + timedelta(seconds=seconds)).astimezone(tz)
 
 
 def _floor_minute(seconds: int) -> int:
