@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench.reference_planner import brute_force_best_start
+from custom_components.tesla_scout_worker.const import DEFAULT_LEAD_TIME
 from custom_components.tesla_scout_worker.planner import (
     CLEANUP_DELAY,
-    DEFAULT_LEAD_TIME,
     ERROR_INVALID_CAPACITY,
     ERROR_INVALID_EFFICIENCY,
     ERROR_INVALID_LEAD_TIME,
@@ -289,7 +289,7 @@ def test_plan_without_prices(
         assert plan_request.current_soc < plan.expected_soc < plan_request.target_soc
     # Lead time and cleanup delay are real durations (UTC arithmetic).
     assert plan.send_at == max(
-        plan_request.now, start.astimezone(UTC) - DEFAULT_LEAD_TIME
+        plan_request.now, start.astimezone(UTC) - timedelta(minutes=DEFAULT_LEAD_TIME)
     )
     assert plan.cleanup_at == end.astimezone(UTC) + CLEANUP_DELAY
     assert plan.expected_cost is None

@@ -49,6 +49,7 @@ import math
 from operator import sub
 from typing import Any, Final
 
+from .const import DEFAULT_LEAD_TIME
 from .prices import (
     DEFAULT_SLOT_LENGTH,
     ERROR_NAIVE_DATETIME,
@@ -65,7 +66,6 @@ __all__ = [
     "CLEANUP_DELAY",
     "COST_TIE_TOLERANCE",
     "DEFAULT_EFFICIENCY",
-    "DEFAULT_LEAD_TIME",
     "ERROR_INVALID_CAPACITY",
     "ERROR_INVALID_EFFICIENCY",
     "ERROR_INVALID_LEAD_TIME",
@@ -98,9 +98,6 @@ CLEANUP_DELAY: Final = timedelta(minutes=30)
 
 DEFAULT_EFFICIENCY: Final = 0.9
 """Default grid-to-battery efficiency."""
-
-DEFAULT_LEAD_TIME: Final = timedelta(hours=2)
-"""Default time between sending the schedule to the car and charging start."""
 
 COST_TIE_TOLERANCE: Final = 1e-9
 """Costs closer than this are equal; the later start then wins."""
@@ -170,7 +167,7 @@ class PlanRequest:
     power_kw: float
     ready_by: datetime
     efficiency: float = DEFAULT_EFFICIENCY
-    lead_time: timedelta = DEFAULT_LEAD_TIME
+    lead_time: timedelta = timedelta(minutes=DEFAULT_LEAD_TIME)
     off_peak: OffPeakWindow | None = None
     prices: Sequence[PriceSlot] | None = None
     continuous: bool = True
