@@ -6,12 +6,14 @@ from datetime import datetime, time, timedelta
 import math
 import random
 
-from custom_components.tesla_scout_worker.planner import (
+from custom_components.tesla_scout_worker.charging_plan import (
     MODE_PRICES,
     OffPeakWindow,
     PlanRequest,
+)
+from custom_components.tesla_scout_worker.planner import plan_charging
+from custom_components.tesla_scout_worker.prices import (
     PriceSlot,
-    plan_charging,
 )
 
 from .fragments import wall_clock, write_fragment

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from custom_components.tesla_scout_worker.planner import (
+from custom_components.tesla_scout_worker.charging_plan import (
     COST_TIE_TOLERANCE,
     PlanRequest,
     charging_duration,

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench.reference_planner import brute_force_best_start
-from custom_components.tesla_scout_worker.const import DEFAULT_LEAD_TIME
-from custom_components.tesla_scout_worker.planner import (
+from custom_components.tesla_scout_worker.charging_plan import (
     CLEANUP_DELAY,
     ERROR_INVALID_CAPACITY,
     ERROR_INVALID_EFFICIENCY,
@@ -26,7 +25,6 @@ from custom_components.tesla_scout_worker.planner import (
     ERROR_INVALID_POWER,
     ERROR_INVALID_SOC,
     ERROR_INVALID_STORED_PLAN,
-    ERROR_NAIVE_DATETIME,
     ERROR_NO_PRICES,
     ERROR_READY_BY_NOT_AFTER_NOW,
     MODE_DEADLINE,
@@ -38,12 +36,16 @@ from custom_components.tesla_scout_worker.planner import (
     REASON_WINDOW_TOO_SHORT,
     ChargingPlan,
     OffPeakWindow,
-    PlanInputError,
     PlanRequest,
-    PriceSlot,
     charging_duration,
-    plan_charging,
     required_grid_energy_kwh,
+)
+from custom_components.tesla_scout_worker.const import DEFAULT_LEAD_TIME
+from custom_components.tesla_scout_worker.planner import plan_charging
+from custom_components.tesla_scout_worker.prices import (
+    ERROR_NAIVE_DATETIME,
+    PlanInputError,
+    PriceSlot,
 )
 
 TZ = ZoneInfo("Europe/Amsterdam")

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.tesla_scout_worker.planner import (
+from custom_components.tesla_scout_worker.charging_plan import (
     MODE_PRICES,
     PlanRequest,
-    plan_charging,
 )
+from custom_components.tesla_scout_worker.planner import plan_charging
 from custom_components.tesla_scout_worker.prices import (
     ERROR_INVALID_PRICE_SLOT,
     ERROR_NAIVE_DATETIME,

@@ -20,13 +20,13 @@ from custom_components.tesla_scout_worker.charging_needs import (
     event_start as _event_start,
     target_from_text,
 )
-from custom_components.tesla_scout_worker.plan_inputs import battery_level_of
-from custom_components.tesla_scout_worker.planner import (
+from custom_components.tesla_scout_worker.charging_plan import (
     ChargingPlan,
     OffPeakWindow,
     PlanRequest,
-    plan_charging,
 )
+from custom_components.tesla_scout_worker.plan_inputs import battery_level_of
+from custom_components.tesla_scout_worker.planner import plan_charging
 from custom_components.tesla_scout_worker.sessions import (
     MAX_FINISHED_SESSIONS,
     ChargingSession,

@@ -17,6 +17,14 @@ from homeassistant.util import dt as dt_util
 
 from .charge_control import CHARGE_LIMIT_MAX, CHARGE_LIMIT_MIN
 from .charging_needs import ChargingNeed
+from .charging_plan import (
+    MODE_DEADLINE,
+    MODE_OFF_PEAK,
+    MODE_PRICES,
+    ChargingPlan,
+    OffPeakWindow,
+    PlanRequest,
+)
 from .const import (
     CONF_BATTERY_CAPACITY,
     CONF_CHARGING_POWER,
@@ -31,18 +39,12 @@ from .const import (
     DEFAULT_OFF_PEAK_START,
     DOMAIN,
 )
-from .planner import (
-    MODE_DEADLINE,
-    MODE_OFF_PEAK,
-    MODE_PRICES,
-    ChargingPlan,
-    OffPeakWindow,
+from .planner import plan_charging
+from .prices import (
     PlanInputError,
-    PlanRequest,
     PriceSlot,
-    plan_charging,
+    parse_price_series,
 )
-from .prices import parse_price_series
 from .time_of_day import parse_time_option
 
 MODES: Final = (MODE_OFF_PEAK, MODE_PRICES, MODE_DEADLINE)

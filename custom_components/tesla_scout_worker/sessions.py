@@ -25,8 +25,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from .charging_needs import ChargingNeed
+from .charging_plan import (
+    ChargingPlan,
+)
 from .const import DOMAIN
-from .planner import ChargingPlan, PlanInputError
+from .prices import (
+    PlanInputError,
+)
 
 STORAGE_VERSION: Final = 1
 MAX_FINISHED_SESSIONS: Final = 20
