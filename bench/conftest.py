@@ -137,10 +137,14 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 
 def device_id(hass: HomeAssistant, vin: str) -> str:
-    """Return the device id of a car."""
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, vin)})
-    assert device is not None
-    return device.id
+    """Return the device id of a car (exactly one device carries its VIN).
+
+    Device identifiers are unique per config entry only since HA 2026.x, and
+    ``async_get_device`` is deprecated (an error outside integrations).
+    """
+    devices = dr.async_get(hass).async_get_devices(identifiers={(DOMAIN, vin)})
+    assert len(devices) == 1, devices
+    return devices[0].id
 
 
 async def plan_session(
