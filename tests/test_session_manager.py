@@ -28,10 +28,12 @@ from custom_components.tesla_scout_worker.const import (
 from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.sessions import SessionState
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import (
     AccountConfig,
@@ -988,17 +990,6 @@ async def test_cleanup_gives_up(
             [LIMIT, SCHEDULE, LIMIT],
             id="send-schedule_refused-failed_and_restored",
         ),
-        # The car refuses to restore the limit: FAILED with an issue.
-        pytest.param(
-            "cleanup",
-            "set_charge_limit",
-            "invalid charge limit",
-            SessionState.FAILED,
-            "cleanup_refused",
-            90,
-            [LIMIT, SCHEDULE, LIMIT],
-            id="cleanup-limit_refused-failed",
-        ),
         # A schedule the car no longer knows counts as removed.
         pytest.param(
             "cancel",
@@ -1238,3 +1229,119 @@ async def test_plan_waits_for_a_send_in_progress(
     assert first.reason == "replaced"
     assert response["state"] == "scheduled"
     assert not [r for r in sim.api_requests() if r.path.endswith("/wake_up")]
+
+
+async def test_cleanup_refusal_is_retried(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A car that says no once at cleanup is asked again and put back."""
+    await plan(hass)
+    await advance_to(hass, freezer, SEND_AT)
+    sim.faults.fail_next(LIMIT, 200, body=refused("car busy"))
+    await advance_to(hass, freezer, CLEANUP_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.CLEANING
+    assert sim.vehicle().charge_limit_soc == 90
+    await advance_to(hass, freezer, CLEANUP_AT + timedelta(minutes=6))
+    assert session.state is SessionState.COMPLETED
+    assert sim.vehicle().charge_limit_soc == 50
+    # Set to 90, refused, restored to 50.
+    assert len(command_requests(sim, LIMIT)) == 3
+    assert (
+        ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+        is None
+    )
+
+
+async def test_cleanup_refused_for_hours_offers_restore(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Refused for hours: retried with backoff, then a repair restores the car."""
+    await plan(hass)
+    await advance_to(hass, freezer, SEND_AT)
+    sim.faults.fail_next(LIMIT, 200, body=refused("car busy"), count=1000)
+    await advance_to(hass, freezer, CLEANUP_AT)
+    (session,) = manager(entry).sessions.values()
+    when = CLEANUP_AT
+    while session.state is SessionState.CLEANING:
+        when += timedelta(minutes=5)
+        await advance_to(hass, freezer, when)
+    assert session.state is SessionState.FAILED
+    assert session.reason == "cleanup_refused"
+    assert timedelta(hours=5) < when - CLEANUP_AT <= timedelta(hours=7)
+    # Backoff: 5, 10, 20, 40 min, then hourly; each attempt wakes the car.
+    attempts = len(command_requests(sim, LIMIT)) - 1
+    assert 7 <= attempts <= 10
+    assert sim.vehicle().charge_limit_soc == 90
+    assert session.leftovers == ("limit",)
+
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+    assert issue is not None
+    assert issue.is_fixable
+    assert issue.translation_key == "session_restore_limit"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["limit_now"] == "90"
+    assert issue.translation_placeholders["limit_before"] == "50"
+
+    # The car refuses once more: the flow says so and the issue stays.
+    assert await async_setup_component(hass, "repairs", {})
+    flows = repairs_flow_manager(hass)
+    assert flows is not None
+    fix = {"issue_id": issue.issue_id}
+    flow = await flows.async_init(DOMAIN, data=fix)
+    assert flow["step_id"] == "confirm"
+    assert flow["description_placeholders"]["limit_now"] == "90"
+    result = await flows.async_configure(flow["flow_id"], {})
+    assert result["reason"] == "restore_failed"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue.issue_id) is not None
+
+    sim.faults.clear()
+    flow = await flows.async_init(DOMAIN, data=fix)
+    result = await flows.async_configure(flow["flow_id"], {})
+    assert result["type"] == "create_entry"
+    assert sim.vehicle().charge_limit_soc == 50
+    assert session.leftovers == ()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue.issue_id) is None
+
+
+async def test_undo_refused_names_what_is_left(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Cancelled mid-send, the undo refused for hours: both steps are tried.
+
+    The car drops the one-time schedule by itself once its charge is done,
+    so at the end only the limit is left, and the repair says exactly that.
+    """
+    await plan(hass)
+    with fail_read_back(entry.runtime_data.client):
+        await advance_to(hass, freezer, SEND_AT)
+    (session,) = manager(entry).sessions.values()
+    assert session.state is SessionState.SENDING
+    assert session.schedule_pending
+    sim.faults.fail_next(LIMIT, 200, body=refused("car busy"), count=1000)
+    sim.faults.fail_next(
+        "remove_charge_schedule", 200, body=refused("car busy"), count=1000
+    )
+    await manager(entry).async_cancel(session.id)
+    assert session.state is SessionState.CLEANING
+    when = SEND_AT
+    while session.is_open:
+        when += timedelta(minutes=10)
+        await advance_to(hass, freezer, when)
+    assert session.state is SessionState.FAILED
+    removals = command_requests(sim, "remove_charge_schedule")
+    assert len(removals) >= 6  # refused at every attempt while it was there
+    assert sim.vehicle().charge_schedules == []
+    assert session.leftovers == ("limit",)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+    assert issue is not None
+    assert issue.translation_key == "session_restore_limit"

@@ -25,8 +25,15 @@ from custom_components.tesla_scout_worker.charging_plan import (
     OffPeakWindow,
     PlanRequest,
 )
+from custom_components.tesla_scout_worker.const import DOMAIN
 from custom_components.tesla_scout_worker.plan_inputs import battery_level_of
 from custom_components.tesla_scout_worker.planner import plan_charging
+from custom_components.tesla_scout_worker.repairs import RestoreCarFlow
+from custom_components.tesla_scout_worker.session_restore import (
+    async_clear_issue,
+    async_raise_failed_issue,
+    cleanup_retry_at,
+)
 from custom_components.tesla_scout_worker.sessions import (
     MAX_FINISHED_SESSIONS,
     ChargingSession,
@@ -41,6 +48,7 @@ from custom_components.tesla_scout_worker.time_of_day import (
     parse_time_option as _parse_time,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 NOW = datetime(2027, 1, 13, 21, 30, tzinfo=UTC)
@@ -282,3 +290,76 @@ def test_is_unsupported_other_errors() -> None:
     from homeassistant.exceptions import HomeAssistantError
 
     assert not _is_unsupported(HomeAssistantError())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "left", "key"),
+    [
+        (
+            {"limit_set": True, "original_limit": 80},
+            ("limit",),
+            "session_restore_limit",
+        ),
+        ({"schedule_id": 7}, ("schedule",), "session_restore_schedule"),
+        ({"legacy": True}, ("schedule",), "session_restore_schedule"),
+        (
+            {"limit_set": True, "original_limit": 80, "schedule_pending": True},
+            ("limit", "schedule"),
+            "session_restore_both",
+        ),
+        (
+            {"limit_set": True, "original_limit": 80, "limit_restored": True},
+            (),
+            "session_failed_cleanup_refused",
+        ),
+        (
+            {"schedule_id": 7, "schedule_removed": True},
+            (),
+            "session_failed_cleanup_refused",
+        ),
+    ],
+)
+async def test_failed_issue_names_what_is_left(
+    hass: HomeAssistant, changes: dict[str, Any], left: tuple[str, ...], key: str
+) -> None:
+    """The repair of a failed session says what is still changed on the car."""
+    session = make_session(
+        state=SessionState.FAILED, reason="cleanup_refused", **changes
+    )
+    assert session.leftovers == left
+    async_raise_failed_issue(hass, "entry", session)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
+    assert issue is not None
+    assert issue.translation_key == key
+    assert issue.is_fixable is bool(left)
+    if left:
+        assert issue.data == {"entry_id": "entry", "session_id": session.id}
+    async_clear_issue(hass, session)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue.issue_id) is None
+
+
+def test_cleanup_backoff_gives_up_after_hours() -> None:
+    """Waits of 5, 10, 20, 40 minutes, then hourly; none after 6 hours."""
+    session = make_session(cleanup_started_at=NOW)
+    now = NOW
+    waits = []
+    while (retry := cleanup_retry_at(session, now)) is not None:
+        waits.append(int((retry - now).total_seconds() // 60))
+        now = retry
+    assert waits[:5] == [5, 10, 20, 40, 60]
+    assert set(waits[5:]) == {60}
+    assert now - NOW <= timedelta(hours=6)
+    assert session.cleanup_attempts == len(waits) + 1
+
+
+async def test_restore_flow_without_issue_or_entry(hass: HomeAssistant) -> None:
+    """The restore flow copes with a deleted issue and an unloaded account."""
+    flow = RestoreCarFlow("no-such-entry", "s1")
+    flow.hass = hass
+    flow.handler = DOMAIN
+    flow.context = {"issue_id": "session_failed_s1"}
+    form = await flow.async_step_init()
+    assert form["step_id"] == "confirm"
+    assert form["description_placeholders"] == {}
+    result = await flow.async_step_confirm({})
+    assert result["reason"] == "entry_not_loaded"

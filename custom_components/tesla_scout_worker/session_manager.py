@@ -41,6 +41,7 @@ from .plan_inputs import (
     validate_need,
     validation_error,
 )
+from .session_restore import async_clear_issue
 from .session_runner import SessionRunner
 from .sessions import (
     REASON_CANCELLED,
@@ -238,6 +239,24 @@ class SessionManager(SessionRunner):
                 session, SessionState.CANCELLED, REASON_CANCELLED
             )
             await self._async_cleanup_locked(session)
+        return session
+
+    async def async_restore(self, session_id: str) -> ChargingSession:
+        """Put back what a failed session left on the car (its repair flow).
+
+        Runs the cleanup once, now; a car that still refuses keeps the issue.
+        """
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise validation_error("session_not_found", {"session_id": session_id})
+        async with self._lock(session.vin):
+            if session.leftovers:
+                await self._async_cleanup_steps(session)
+            async_clear_issue(self.hass, session)
+            self._announce(session)
+        LOGGER.info(
+            "Special charging for %s: the car is restored", session.vehicle_name
+        )
         return session
 
     # ------------------------------------------------------------ daily check

@@ -17,13 +17,13 @@ from typing import Any, Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import (
     async_track_point_in_time,
 )
 from homeassistant.util import dt as dt_util
 
-from .api import TransientFleetError
+from .api import CommandFailedError, TransientFleetError
 from .charge_control import (
     CLEANUP_ENDPOINTS,
     SEND_ENDPOINTS,
@@ -40,6 +40,7 @@ from .const import (
     LOGGER,
 )
 from .listeners import Listeners
+from .session_restore import async_raise_failed_issue, cleanup_retry_at
 from .sessions import (
     REASON_CLEANUP_DEADLINE,
     REASON_CLEANUP_REFUSED,
@@ -54,11 +55,8 @@ from .time_of_day import day_bit, day_name, minutes_after_midnight
 from .vehicle import TeslaVehicle
 
 EVENT_SESSION: Final = f"{DOMAIN}_session"
-ISSUE_SESSION_FAILED: Final = "session_failed"
 
 SEND_RETRY_INTERVAL: Final = timedelta(minutes=3)
-CLEANUP_RETRY_INTERVAL: Final = timedelta(minutes=5)
-CLEANUP_GIVE_UP_AFTER: Final = timedelta(hours=6)
 
 
 def session_window(session: ChargingSession) -> ScheduleWindow:
@@ -333,21 +331,30 @@ class SessionRunner:
                 await self._async_cleanup_locked(session)
 
     async def _async_cleanup_locked(self, session: ChargingSession) -> None:
-        """Restore the car, then finish; retried when the car is unreachable."""
+        """Restore the car, then finish; retried with backoff for hours.
+
+        A refusal is retried like an unreachable car: a car that is busy,
+        asleep or just woke often says no once. Only when the cleanup gives
+        up does the session fail, with a repair issue that names what is
+        still changed on the car and offers to restore it.
+        """
         try:
             await self._async_cleanup_steps(session)
-        except TransientFleetError as err:
-            started = session.cleanup_started_at or dt_util.utcnow()
-            retry_at = dt_util.utcnow() + CLEANUP_RETRY_INTERVAL
-            if retry_at - started > CLEANUP_GIVE_UP_AFTER:
+        except HomeAssistantError as err:
+            retry_at = cleanup_retry_at(session, dt_util.utcnow())
+            await self.store.async_save()
+            if retry_at is None:
                 LOGGER.warning(
                     "Special charging for %s: could not restore the car: %s",
                     session.vehicle_name,
                     err,
                 )
-                await self._async_finish(
-                    session, SessionState.FAILED, REASON_CLEANUP_DEADLINE
+                reason = (
+                    REASON_CLEANUP_REFUSED
+                    if isinstance(err, CommandFailedError)
+                    else REASON_CLEANUP_DEADLINE
                 )
+                await self._async_finish(session, SessionState.FAILED, reason)
                 return
             LOGGER.info(
                 "Special charging for %s: cleanup failed (%s); retrying at %s",
@@ -357,16 +364,6 @@ class SessionRunner:
             )
             self._arm(session, retry_at, self._cleanup_due)
             return
-        except HomeAssistantError as err:
-            LOGGER.warning(
-                "Special charging for %s: the car refused the cleanup: %s",
-                session.vehicle_name,
-                err,
-            )
-            await self._async_finish(
-                session, SessionState.FAILED, REASON_CLEANUP_REFUSED
-            )
-            return
         await self._async_finish(
             session, session.outcome or SessionState.COMPLETED, session.outcome_reason
         )
@@ -374,6 +371,8 @@ class SessionRunner:
     async def _async_cleanup_steps(self, session: ChargingSession) -> None:
         """Restore the original limit and remove the schedule.
 
+        Both steps are tried even when one fails, so a failed cleanup knows
+        exactly what is still on the car; the first error is raised after.
         A schedule whose add was sent but never confirmed (an answer lost, a
         restart, a read-back that failed) is found by its window among the
         schedules that were not on the car before, and removed too.
@@ -384,8 +383,32 @@ class SessionRunner:
         vin = session.vin
         await control.async_wake(vin)
         data = await control.async_read(vin, CLEANUP_ENDPOINTS)
-        if session.original_limit is not None:
-            await control.async_set_limit(vin, data, session.original_limit)
+        failed: HomeAssistantError | None = None
+        if session.original_limit is not None and not session.limit_restored:
+            try:
+                await control.async_set_limit(vin, data, session.original_limit)
+            except HomeAssistantError as err:
+                failed = err
+            else:
+                session.limit_restored = True
+                await self.store.async_save()
+        if not session.schedule_removed:
+            try:
+                await self._async_remove_session_schedule(session, data)
+            except HomeAssistantError as err:
+                failed = failed or err
+            else:
+                session.schedule_removed = True
+                await self.store.async_save()
+        if failed is not None:
+            raise failed
+
+    async def _async_remove_session_schedule(
+        self, session: ChargingSession, data: Mapping[str, Any]
+    ) -> None:
+        """Put back the legacy start time, or remove the one-time schedule."""
+        control = self.control
+        vin = session.vin
         if session.legacy:
             legacy = session.original_legacy or {}
             if legacy.get("enabled") and legacy.get("time") is not None:
@@ -448,20 +471,4 @@ class SessionRunner:
 
     @callback
     def _raise_issue(self, session: ChargingSession) -> None:
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            f"{ISSUE_SESSION_FAILED}_{session.id}",
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=f"{ISSUE_SESSION_FAILED}_{session.reason}",
-            translation_placeholders={
-                "vehicle": session.vehicle_name,
-                "start": str(
-                    dt_util.as_local(session.plan.start or session.ready_by).strftime(
-                        "%Y-%m-%d %H:%M"
-                    )
-                ),
-            },
-        )
+        async_raise_failed_issue(self.hass, self.entry.entry_id, session)

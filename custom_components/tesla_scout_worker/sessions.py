@@ -87,6 +87,10 @@ REASON_CLEANUP_DEADLINE: Final = "cleanup_deadline"
 REASON_CLEANUP_REFUSED: Final = "cleanup_refused"
 
 
+LEFTOVER_LIMIT: Final = "limit"
+LEFTOVER_SCHEDULE: Final = "schedule"
+
+
 class InvalidTransitionError(RuntimeError):
     """A state change the state machine does not allow."""
 
@@ -124,6 +128,10 @@ class ChargingSession:
     schedule_not_ours: list[int] | None = None
     schedule_id: int | None = None
     legacy: bool = False
+    # What the cleanup has put back so far (a failed cleanup names the rest).
+    cleanup_attempts: int = 0
+    limit_restored: bool = False
+    schedule_removed: bool = False
     # The state CLEANING ends in, and why.
     outcome: SessionState | None = None
     outcome_reason: str | None = None
@@ -153,6 +161,26 @@ class ChargingSession:
             or self.schedule_id is not None
             or self.legacy
         )
+
+    @property
+    def leftovers(self) -> tuple[str, ...]:
+        """What the session changed on the car and has not put back.
+
+        ``limit`` (the charge limit) and ``schedule`` (its one-time charge
+        schedule, or the older scheduled charging time).
+        """
+        left: list[str] = []
+        if (
+            self.limit_set
+            and self.original_limit is not None
+            and not self.limit_restored
+        ):
+            left.append(LEFTOVER_LIMIT)
+        if (
+            self.schedule_id is not None or self.schedule_pending or self.legacy
+        ) and not self.schedule_removed:
+            left.append(LEFTOVER_SCHEDULE)
+        return tuple(left)
 
     def transition(
         self, state: SessionState, now: datetime, reason: str | None = None
@@ -189,6 +217,9 @@ class ChargingSession:
             "schedule_not_ours": self.schedule_not_ours,
             "schedule_id": self.schedule_id,
             "legacy": self.legacy,
+            "cleanup_attempts": self.cleanup_attempts,
+            "limit_restored": self.limit_restored,
+            "schedule_removed": self.schedule_removed,
             "outcome": None if self.outcome is None else str(self.outcome),
             "outcome_reason": self.outcome_reason,
             "send_started_at": _iso(self.send_started_at),
@@ -226,6 +257,9 @@ class ChargingSession:
             schedule_not_ours=data.get("schedule_not_ours"),
             schedule_id=data.get("schedule_id"),
             legacy=bool(data.get("legacy")),
+            cleanup_attempts=int(data.get("cleanup_attempts") or 0),
+            limit_restored=bool(data.get("limit_restored")),
+            schedule_removed=bool(data.get("schedule_removed")),
             outcome=None if outcome is None else SessionState(outcome),
             outcome_reason=data.get("outcome_reason"),
             send_started_at=_parse(data.get("send_started_at")),
