@@ -80,11 +80,11 @@ class PriceTable:
         last slot starting at or before such a moment also contains it.
         """
         starts, prices, cumulative = self.starts, self.prices, self.cumulative
-        values = []
-        for moment in moments:
-            index = bisect_right(starts, moment) - 1
-            values.append(cumulative[index] + prices[index] * (moment - starts[index]))
-        return values
+        return [
+            cumulative[index] + prices[index] * (moment - starts[index])
+            for moment in moments
+            for index in (bisect_right(starts, moment) - 1,)
+        ]
 
     def block_areas(
         self, lowest: int, highest: int, duration: int
