@@ -21,6 +21,7 @@ from custom_components.tesla_scout_worker.const import (
     CONF_OFF_PEAK_START,
 )
 from custom_components.tesla_scout_worker.plan_inputs import (
+    SocReading,
     async_make_plan,
     validate_need,
 )
@@ -171,9 +172,9 @@ async def test_plan_input_errors_ask_nothing(
     """Options the planner refuses give a translated error."""
     asked: list[str] = []
 
-    async def soc(vin: str) -> float:
+    async def soc(vin: str) -> SocReading:
         asked.append(vin)
-        return 40.0
+        return SocReading(40.0)
 
     with pytest.raises(ServiceValidationError) as err:
         await async_make_plan(hass, options, need(mode="off_peak"), soc)

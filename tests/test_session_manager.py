@@ -25,6 +25,7 @@ from custom_components.tesla_scout_worker.const import (
     CONF_PRICE_ENTITY,
     DOMAIN,
 )
+from custom_components.tesla_scout_worker.plan_inputs import SocReading
 from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.sessions import SessionState
@@ -1212,9 +1213,9 @@ async def test_plan_waits_for_a_send_in_progress(
     release = asyncio.Event()
     sessions = manager(entry)
 
-    async def slow_soc(vin: str) -> float:
+    async def slow_soc(vin: str) -> SocReading:
         await release.wait()
-        return 41.0
+        return SocReading(41.0)
 
     with patch.object(sessions, "_async_current_soc", slow_soc):
         task = hass.async_create_task(plan(hass, target_soc=80))

@@ -33,6 +33,7 @@ from .models import TeslaConfigEntry, TeslaRuntimeData
 from .oauth import TeslaOAuth2Implementation
 from .redact import install_log_redaction
 from .roster import async_setup_scout, vehicle_gone
+from .scout_memory import ScoutMemory, storage_key as scout_storage_key
 from .services import async_setup_services
 from .session_manager import SessionManager
 from .token_manager import STORAGE_VERSION, TeslaTokenManager, TokenUnavailableError
@@ -123,6 +124,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     sessions = SessionManager(hass, entry, control, vehicles)
     await sessions.async_load()
     entry.async_on_unload(sessions.async_stop)
+    memory = ScoutMemory(hass, entry.entry_id)
+    await memory.async_load()
     entry.runtime_data = TeslaRuntimeData(
         account_device_id=account_device.id,
         tokens=tokens,
@@ -130,6 +133,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         usage=usage,
         control=control,
         sessions=sessions,
+        memory=memory,
         vehicles=vehicles,
     )
     await async_setup_scout(hass, entry, listing)
@@ -143,6 +147,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> bo
     """Unload a config entry."""
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         await entry.runtime_data.usage.async_save()
+        await entry.runtime_data.memory.async_save()
     return unloaded
 
 
@@ -159,3 +164,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> No
         await Store[dict[str, object]](
             hass, STORAGE_VERSION, f"{DOMAIN}.{kind}.{entry.entry_id}"
         ).async_remove()
+    await Store[dict[str, object]](
+        hass, STORAGE_VERSION, scout_storage_key(entry.entry_id)
+    ).async_remove()

@@ -113,6 +113,13 @@ class ChargingPlan:
     reason: str | None
     mode: str
     missing_slots: int
+    # Where the plan started from (set by plan_inputs.py, not the planner):
+    soc_seen: float | None = None
+    """The charge level the scout last saw."""
+    soc_as_of: datetime | None = None
+    """When the car reported ``soc_seen``."""
+    soc_used: float | None = None
+    """The level planned from: ``soc_seen`` less a margin when it is old."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly mapping (ISO 8601 times) of the plan."""
@@ -133,6 +140,9 @@ class ChargingPlan:
             "reason": self.reason,
             "mode": self.mode,
             "missing_slots": self.missing_slots,
+            "soc_seen": self.soc_seen,
+            "soc_as_of": iso_or_none(self.soc_as_of),
+            "soc_used": self.soc_used,
         }
 
     @classmethod
@@ -159,6 +169,10 @@ class ChargingPlan:
                 reason=str_or_none(data["reason"]),
                 mode=str(data["mode"]),
                 missing_slots=int(data["missing_slots"]),
+                # Plans stored before these existed have none.
+                soc_seen=float_or_none(data.get("soc_seen")),
+                soc_as_of=datetime_or_none(data.get("soc_as_of")),
+                soc_used=float_or_none(data.get("soc_used")),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise PlanInputError(ERROR_INVALID_STORED_PLAN, str(err)) from err

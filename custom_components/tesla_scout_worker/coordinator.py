@@ -6,6 +6,8 @@ asked for its data; a 408 from it means it just fell asleep. The interval to
 the next cycle comes from the pure policy in scout_policy.py; what the answers
 mean is worked out in vehicle_data.py. When the car is seen arriving home and
 plugged in, the optional off-peak action goes through the car-control layer.
+What a check learnt is kept in the scout's memory (scout_memory.py), and a
+coordinator starts from it after a restart.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .scout_memory import ScoutMemory
 from .scout_policy import PollSettings, VehicleState, backoff, next_interval
 from .time_of_day import time_to_minutes
 from .vehicle_data import HomeZone, VehicleData, build_vehicle_data, home_zone
@@ -78,11 +81,14 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
         client: FleetClient,
         control: ChargeControl,
         session_active: Callable[[str], bool],
+        memory: ScoutMemory,
     ) -> None:
         """Initialize from the vehicle's entry in the account's vehicle list.
 
         ``session_active`` tells whether a special charging session owns the
-        car; the off-peak action keeps its hands off it then.
+        car; the off-peak action keeps its hands off it then. What ``memory``
+        recalls of the car is the data until the first check (which keeps
+        the payload when the car sleeps); every check is remembered.
         """
         self.vin = str(vehicle["vin"])
         self.display_name = str(vehicle.get("display_name") or "Tesla")
@@ -90,6 +96,7 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
         self._client = client
         self._control = control
         self._session_active = session_active
+        self._memory = memory
         super().__init__(
             hass,
             LOGGER,
@@ -103,6 +110,10 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
         self._listed_state: str | None = str(listed) if listed else None
         self._arrival_done = False
         self._arrival_attempts = 0
+        if (
+            known := memory.recall(self.vin, home_zone(hass, entry.options))
+        ) is not None:
+            self.data = known
 
     async def _async_state(self) -> str:
         if self._listed_state is not None:
@@ -143,15 +154,21 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
             ) from err
 
         home = home_zone(self.hass, self.config_entry.options)
+        previous = cast("VehicleData | None", self.data)
         data = build_vehicle_data(
             state=state,
             now=dt_util.utcnow(),
             payload=payload,
-            previous=self.data,
+            previous=previous,
             home=home,
         )
         if home is not None:
             await self._async_arrival(data, home)
+        self._memory.remember(
+            self.vin,
+            data,
+            changed=payload is not None or previous is None or previous.state != state,
+        )
         self.update_interval = next_interval(self.settings, data.observation())
         return data
 

@@ -8,6 +8,7 @@ from homeassistant.config_entries import ConfigEntry
 
 from .api import FleetClient
 from .charge_control import ChargeControl
+from .scout_memory import ScoutMemory
 from .session_manager import SessionManager
 from .token_manager import TeslaTokenManager
 from .usage import ApiUsage
@@ -24,6 +25,8 @@ class TeslaRuntimeData:
     usage: ApiUsage
     control: ChargeControl
     sessions: SessionManager
+    memory: ScoutMemory
+    """What the scout last knew about each car (kept across restarts)."""
     vehicles: dict[str, TeslaVehicle] = field(default_factory=dict)
     """The account's cars by VIN."""
 

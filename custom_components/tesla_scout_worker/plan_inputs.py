@@ -2,13 +2,20 @@
 
 Everything a need says is checked before anything is asked of Tesla, so bad
 input costs nothing and changes nothing. The state of charge is the last one
-the scout saw; planning never wakes the car.
+the scout saw (also from before a restart); planning never wakes the car. A
+level older than ``SOC_STALE_AFTER`` is planned from conservatively: a parked
+car loses charge (Tesla cars lose roughly 0.5-1 % a day asleep, more with
+Sentry mode), so ``conservative_soc`` subtracts 1 % per started 12 hours since
+the car said it, at most ``SOC_MARGIN_MAX``. The plan records the level seen,
+when the car said it and the level used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+import math
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
@@ -54,7 +61,35 @@ from is the one seen now, and price sensors publish today and tomorrow; a need
 further ahead is queued and planned by the daily check when it is near."""
 MAX_QUEUE_AHEAD: Final = timedelta(days=365)
 
-type SocReader = Callable[[str], Awaitable[float]]
+SOC_STALE_AFTER: Final = timedelta(hours=6)
+"""A charge level older than this is planned from conservatively."""
+SOC_LOSS_PERIOD: Final = timedelta(hours=12)
+"""Every started period of this length since the level was seen costs 1 %."""
+SOC_MARGIN_MAX: Final = 10.0
+"""The most subtracted from an old level, in percent."""
+
+
+@dataclass(frozen=True, slots=True)
+class SocReading:
+    """A charge level and when the car said it (None: just now)."""
+
+    level: float
+    as_of: datetime | None = None
+
+
+type SocReader = Callable[[str], Awaitable[SocReading]]
+
+
+def soc_margin(age: timedelta) -> float:
+    """Return the percent a level this old may have lost since (0 when recent)."""
+    if age <= SOC_STALE_AFTER:
+        return 0.0
+    return min(SOC_MARGIN_MAX, float(math.ceil(age / SOC_LOSS_PERIOD)))
+
+
+def conservative_soc(level: float, age: timedelta) -> float:
+    """Return the level to plan from: ``level`` less the margin for its age."""
+    return max(0.0, level - soc_margin(age))
 
 
 def validation_error(
@@ -156,11 +191,14 @@ async def async_make_plan(
             )
         except PlanInputError as err:
             raise validation_error(err.key) from err
-    soc = await current_soc(need.vin)
+    reading = await current_soc(need.vin)
+    now = dt_util.now()
+    as_of = dt_util.as_local(reading.as_of) if reading.as_of is not None else now
+    soc = conservative_soc(reading.level, now - as_of)
     try:
-        return plan_charging(
+        plan = plan_charging(
             PlanRequest(
-                now=dt_util.now(),
+                now=now,
                 current_soc=soc,
                 target_soc=float(need.target_soc),
                 capacity_kwh=float(
@@ -180,3 +218,4 @@ async def async_make_plan(
         )
     except PlanInputError as err:
         raise validation_error(err.key) from err
+    return replace(plan, soc_seen=reading.level, soc_as_of=as_of, soc_used=soc)

@@ -88,6 +88,7 @@ class VehicleRoster:
         ``listing`` is the account's vehicle list, read during setup.
         """
         created = [self._add(vehicle) for vehicle in listing]
+        self.entry.runtime_data.memory.retain(self.vehicles)
         await asyncio.gather(
             *(v.coordinator.async_config_entry_first_refresh() for v in created)
         )
@@ -113,6 +114,7 @@ class VehicleRoster:
             client=data.client,
             control=data.control,
             session_active=data.sessions.is_active,
+            memory=data.memory,
         )
         vehicle = TeslaVehicle(
             vin=coordinator.vin,
@@ -138,6 +140,7 @@ class VehicleRoster:
             gone = self.vehicles.pop(vin)
             LOGGER.info("%s left the account; removing it", gone.name)
             await gone.coordinator.async_shutdown()
+        self.entry.runtime_data.memory.retain(current)
         self._remove_stale_devices()
         for listing in vehicles:
             known = self.vehicles.get(str(listing["vin"]))

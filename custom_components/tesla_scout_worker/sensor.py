@@ -390,4 +390,10 @@ class SessionSensor(SensorEntity):
             "target_soc": session.target_soc,
             "ready_by": session.ready_by.isoformat(),
             "reason": session.reason,
+            "soc_used": session.plan.soc_used,
+            "soc_as_of": (
+                None
+                if session.plan.soc_as_of is None
+                else session.plan.soc_as_of.isoformat()
+            ),
         }

@@ -36,6 +36,7 @@ from .const import (
     LOGGER,
 )
 from .plan_inputs import (
+    SocReading,
     async_make_plan,
     battery_level_of,
     validate_need,
@@ -166,20 +167,29 @@ class SessionManager(SessionRunner):
             self._announce(session)
             self._arm(session, plan.send_at or now, self._send_due)
         LOGGER.info(
-            "Special charging for %s planned: send %s, charge %s-%s",
+            "Special charging for %s planned from %s %% (seen %s %% at %s):"
+            " send %s, charge %s-%s",
             session.vehicle_name,
+            plan.soc_used,
+            plan.soc_seen,
+            plan.soc_as_of,
             plan.send_at,
             plan.start,
             plan.end,
         )
         return session
 
-    async def _async_current_soc(self, vin: str) -> float:
-        """Return the last known SoC; never wake the car for planning."""
+    async def _async_current_soc(self, vin: str) -> SocReading:
+        """Return the last known SoC and its time; never wake the car for planning.
+
+        The scout's data (also what it remembered from before a restart)
+        costs nothing; only a car without one that is online is asked.
+        """
         vehicle = self.vehicles.get(vin)
-        level = battery_level_of(None if vehicle is None else vehicle.coordinator.data)
-        if level is not None:
-            return level
+        data = None if vehicle is None else vehicle.coordinator.data
+        level = battery_level_of(data)
+        if level is not None and data is not None:
+            return SocReading(level, data.fetched_at)
         client = self.control.client
         name = self.vehicle_name(vin)
         try:
@@ -194,7 +204,7 @@ class SessionManager(SessionRunner):
         level = battery_level_of(payload)
         if level is None:
             raise validation_error("soc_unknown", {"vehicle": name})
-        return level
+        return SocReading(level, dt_util.utcnow())
 
     # ------------------------------------------------------------ queue
 

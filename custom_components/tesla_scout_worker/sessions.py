@@ -182,6 +182,14 @@ class ChargingSession:
             left.append(LEFTOVER_SCHEDULE)
         return tuple(left)
 
+    @property
+    def soc_age_hours(self) -> float | None:
+        """How old the planned-from charge level was when planned, in hours."""
+        as_of = self.plan.soc_as_of
+        if as_of is None:
+            return None
+        return round(max(0.0, (self.created_at - as_of).total_seconds()) / 3600, 1)
+
     def transition(
         self, state: SessionState, now: datetime, reason: str | None = None
     ) -> None:
@@ -288,6 +296,10 @@ class ChargingSession:
             "cleanup_at": _iso(plan.cleanup_at),
             "expected_cost": plan.expected_cost,
             "expected_soc": plan.expected_soc,
+            "soc_seen": plan.soc_seen,
+            "soc_used": plan.soc_used,
+            "soc_as_of": _iso(plan.soc_as_of),
+            "soc_age_hours": self.soc_age_hours,
             "reachable": plan.reachable,
             "mode": plan.mode,
             "original_limit": self.original_limit,

@@ -39,7 +39,9 @@ class VehicleData:
     """The last known state of one vehicle.
 
     The payload pieces are those of the last vehicle_data answer; they are kept
-    while the car sleeps, so entities keep their last values.
+    while the car sleeps, so entities keep their last values. ``restored`` data
+    comes from the scout's memory after a restart (scout_memory.py): it is
+    never fresh, whatever its times say.
     """
 
     state: str
@@ -58,11 +60,16 @@ class VehicleData:
     heading_home: bool = False
     speed_kmh: float | None = None
     next_update: datetime | None = None
+    restored: bool = False
 
     @property
     def fresh(self) -> bool:
         """Whether the payload was fetched in the latest cycle (the car is awake)."""
-        return self.fetched_at is not None and self.fetched_at == self.checked_at
+        return (
+            not self.restored
+            and self.fetched_at is not None
+            and self.fetched_at == self.checked_at
+        )
 
     @property
     def charging_state(self) -> str | None:
@@ -110,9 +117,14 @@ def build_vehicle_data(
     payload: dict[str, Any] | None,
     previous: VehicleData | None,
     home: HomeZone | None,
+    restored: bool = False,
 ) -> VehicleData:
-    """Combine a check's result with what was known before."""
-    data = VehicleData(state=state, checked_at=now)
+    """Combine a check's result with what was known before.
+
+    ``restored``: ``now`` and ``state`` are those of a check before a restart
+    and ``previous`` holds what was remembered (see scout_memory.py).
+    """
+    data = VehicleData(state=state, checked_at=now, restored=restored)
     if payload is not None:
         data.fetched_at = now
         data.charge_state = dict(payload.get("charge_state") or {})
