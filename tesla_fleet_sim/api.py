@@ -1,7 +1,8 @@
 """The Fleet API request pipeline, independent of the HTTP server.
 
-Every call: faults, bearer token, region, vehicle lookup, rate limit, then the
-endpoint. The response is billed (status < 500) and logged.
+Every call: faults, bearer token, partner or user token, region (421), partner
+registration (412), vehicle lookup, rate limit, then the endpoint (scopes,
+command signing, the car). The response is billed (status < 500) and logged.
 """
 
 from __future__ import annotations
@@ -12,41 +13,45 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from . import commands, payloads
-from .billing import COMMAND, DATA, STATE_CHECK, WAKE, RequestRecord
-from .config import TESLA_FLEET_URLS, AccountConfig
+from .billing import RequestRecord
+from .config import AccountConfig
 from .faults import InjectedFailure
-from .tokens import ERROR_EXPIRED
+from .regions import regional_url
+from .tokens import ERROR_EXPIRED, AccessCheck
 
 if TYPE_CHECKING:
     from .simulator import Simulator
     from .vehicle import SimVehicle
 
 OFFLINE_ERROR = "vehicle unavailable: vehicle is offline or asleep"
-OUT_OF_REGION_ERROR = "user out of region"
+OUT_OF_REGION_ERROR = "user out of region, use base URL: {url}"
+NOT_REGISTERED_ERROR = "Account must be registered in the current region {url}"
 MISSING_SCOPES_ERROR = "Unauthorized missing scopes"
+UNAUTHORIZED_ERROR = "Unauthorized"
 RATE_LIMITED_ERROR = "Too many requests"
-DATA_SCOPES = ("vehicle_device_data",)
-WAKE_SCOPES = ("vehicle_device_data", "vehicle_cmds", "vehicle_charging_cmds")
-LOCATION_SCOPE = "vehicle_location"
 DEFAULT_ERRORS = {
     400: "invalid_request",
     401: ERROR_EXPIRED,
     403: MISSING_SCOPES_ERROR,
     404: "not_found",
     408: OFFLINE_ERROR,
-    421: OUT_OF_REGION_ERROR,
+    421: "user out of region",
     429: RATE_LIMITED_ERROR,
 }
 
 
 @dataclass(slots=True)
 class ApiResponse:
-    """Status, JSON body and extra headers of an answer."""
+    """Status, JSON body and extra headers of an answer.
+
+    ``fault`` carries what a car said to a signed command it could not take
+    (read by the proxy; never sent over HTTP).
+    """
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
 
 
 @dataclass(slots=True)
@@ -54,13 +59,27 @@ class ApiCall:
     """What an endpoint handler gets once the pipeline let the request through."""
 
     sim: Simulator
-    account: AccountConfig
-    scopes: tuple[str, ...]
+    user: AccountConfig | None  # None for partner tokens
+    token: AccessCheck
     vehicle: SimVehicle | None
     query: Mapping[str, str]
     body: Mapping[str, Any]
-    base_url: str
+    origin: str  # scheme://host:port of the simulator
+    region: str  # the region whose base URL was called
     command: str | None
+    signed: bool = False
+    public_key_pem: str | None = None  # what the registered domain serves
+
+    @property
+    def account(self) -> AccountConfig:
+        """The user of a user-token route."""
+        assert self.user is not None  # noqa: S101 - partner routes never ask
+        return self.user
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Scopes of the bearer token."""
+        return self.token.scopes
 
     @property
     def car(self) -> SimVehicle:
@@ -68,28 +87,45 @@ class ApiCall:
         assert self.vehicle is not None  # noqa: S101 - routes declare needs_vehicle
         return self.vehicle
 
+    @property
+    def base_url(self) -> str:
+        """The simulator's base URL of the region called."""
+        return regional_url(self.origin, self.region)
+
     def allows(self, needed: tuple[str, ...]) -> bool:
         """Whether the token has at least one of ``needed``."""
         return any(scope in self.scopes for scope in needed)
 
 
-Handler = Callable[[ApiCall], ApiResponse]
+Handler = Callable[[ApiCall], "ApiResponse"]
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A Fleet API endpoint: billing category and handler."""
+    """A Fleet API endpoint: billing category and handler.
+
+    ``region_exempt``: answered in any region (users/region). ``partner``:
+    takes a partner token instead of a user token. ``billed``: counted by
+    the ledger (partner endpoints are not).
+    """
 
     name: str
     category: str
     handler: Handler
     needs_vehicle: bool = False
     region_exempt: bool = False
+    partner: bool = False
+    billed: bool = True
 
 
 @dataclass(slots=True)
 class ApiRequest:
-    """An incoming Fleet API request, already parsed by the server."""
+    """An incoming Fleet API request, already parsed by the server.
+
+    ``path`` has no region prefix; ``region`` is the prefix's region (None:
+    the root URL, i.e. ``SimConfig.server_region``). ``signed``: a command
+    that arrives signed (from the proxy).
+    """
 
     method: str
     path: str
@@ -97,9 +133,12 @@ class ApiRequest:
     authorization: str | None = None
     query: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] = field(default_factory=dict)
-    base_url: str = ""
+    base_url: str = ""  # the origin, scheme://host:port
     vin: str | None = None
     command: str | None = None
+    region: str | None = None
+    signed: bool = False
+    public_key_pem: str | None = None  # fetched by the server for partner_accounts
 
 
 # --- responses ------------------------------------------------------------------
@@ -153,19 +192,17 @@ def _injected(failure: InjectedFailure, retry_after: int) -> ApiResponse:
 def handle(sim: Simulator, request: ApiRequest) -> ApiResponse:
     """Answer a Fleet API request, then bill and log it."""
     now = sim.update()
-    record = RequestRecord(
-        now, request.method, request.path, category=request.route.category
-    )
+    route = request.route
+    record = RequestRecord(now, request.method, request.path, category=route.category)
+    record.region = request.region or sim.config.server_region
     if request.vin is not None and sim.has_vehicle(request.vin):
         record.vin = request.vin
     response = _answer(sim, request, record, now)
     record.status = response.status
     if record.error is None and response.status >= 400:
         record.error = str(response.body.get("error"))
-    if response.status != 401 or sim.config.bill_unauthorized:
-        record.billed = sim.ledger.record(
-            request.route.category, record.vin, response.status
-        )
+    if route.billed and (response.status != 401 or sim.config.bill_unauthorized):
+        record.billed = sim.ledger.record(route.category, record.vin, response.status)
     sim.log_request(record)
     return response
 
@@ -180,129 +217,65 @@ def _answer(
         return error(sim.faults.api_status)
     check = sim.tokens.check_access(request.authorization)
     record.expired = check.expired
-    record.sub = check.sub
-    if not check.ok or check.sub is None:
+    record.sub = check.sub or None
+    if not check.ok:
         return ApiResponse(401, {"error": check.error})
-    account = sim.config.account(check.sub)
-    assert account is not None  # noqa: S101 - tokens are issued to known accounts
     route = request.route
-    if account.region != sim.config.server_region and not route.region_exempt:
-        return error(
-            421, OUT_OF_REGION_ERROR, "The user's data lives in another region"
-        )
-    vehicle = None
-    if route.needs_vehicle:
-        vehicle = sim.vehicle_of(account.sub, request.vin or "")
-        if vehicle is None:
-            return error(404, "not_found", "Vehicle not found for this account")
-        wait = sim.rate_limiter.check(vehicle.vin, route.category, now)
-        if wait is not None:
-            return rate_limited(wait, sim.config.rate_limits.limit_for(route.category))
+    region = request.region or sim.config.server_region
     call = ApiCall(
         sim,
-        account,
-        check.scopes,
-        vehicle,
+        None,
+        check,
+        None,
         request.query,
         request.body,
         request.base_url,
+        region,
         request.command,
+        request.signed,
+        request.public_key_pem,
     )
+    if check.partner_region is not None or route.partner:
+        return _partner_call(call, route)
+    account = sim.config.account(check.sub or "")
+    assert account is not None  # noqa: S101 - tokens are issued to known accounts
+    call.user = account
+    refusal = _region_refusal(sim, call, route, check)
+    if refusal is not None:
+        return refusal
+    if route.needs_vehicle:
+        call.vehicle = sim.vehicle_of(account.sub, request.vin or "")
+        if call.vehicle is None:
+            return error(404, "not_found", "Vehicle not found for this account")
+        wait = sim.rate_limiter.check(call.vehicle.vin, route.category, now)
+        if wait is not None:
+            return rate_limited(wait, sim.config.rate_limits.limit_for(route.category))
     return route.handler(call)
 
 
-# --- endpoints ------------------------------------------------------------------
+def _partner_call(call: ApiCall, route: Route) -> ApiResponse:
+    """Partner tokens only reach partner routes, in their audience's region."""
+    if not route.partner or call.token.partner_region is None:
+        return error(403, UNAUTHORIZED_ERROR)
+    if call.token.partner_region != call.region:
+        return error(
+            421,
+            OUT_OF_REGION_ERROR.format(
+                url=regional_url(call.origin, call.token.partner_region)
+            ),
+        )
+    return route.handler(call)
 
 
-def _list_vehicles(call: ApiCall) -> ApiResponse:
-    cars = call.sim.account_vehicles(call.account.sub)
-    items = [payloads.summary(car.snapshot()) for car in cars]
-    pagination = {
-        "previous": None,
-        "next": None,
-        "current": 1,
-        "per_page": max(len(items), 1),
-        "count": len(items),
-        "pages": 1,
-    }
-    return ok({"response": items, "pagination": pagination, "count": len(items)})
-
-
-def _get_vehicle(call: ApiCall) -> ApiResponse:
-    return ok({"response": payloads.summary(call.car.snapshot())})
-
-
-def _vehicle_data(call: ApiCall) -> ApiResponse:
-    if not call.allows(DATA_SCOPES):
-        return error(403, MISSING_SCOPES_ERROR, "vehicle_device_data is required")
-    car = call.car
-    if not car.note_activity():
-        return error(408, OFFLINE_ERROR)
-    sections, wants_location = payloads.parse_endpoints(call.query.get("endpoints"))
-    with_location = wants_location and LOCATION_SCOPE in call.scopes
-    body = payloads.vehicle_data(
-        car.snapshot(), sections, with_location, call.account.user_id
-    )
-    return ok({"response": body})
-
-
-def _wake_up(call: ApiCall) -> ApiResponse:
-    if not call.allows(WAKE_SCOPES):
-        return error(403, MISSING_SCOPES_ERROR)
-    call.car.request_wake()
-    return ok({"response": payloads.summary(call.car.snapshot())})
-
-
-def _command(call: ApiCall) -> ApiResponse:
-    name = call.command or ""
-    if not commands.is_known(name):
-        return error(400, "invalid_command", f"Unknown command {name}")
-    if not call.allows(commands.scopes_for(name)):
-        return error(403, MISSING_SCOPES_ERROR)
-    car = call.car
-    if not car.note_activity():
-        return error(408, OFFLINE_ERROR)
-    result, reason = commands.run_command(car, name, call.body)
-    return ok({"response": {"result": result, "reason": reason}})
-
-
-def _user_region(call: ApiCall) -> ApiResponse:
-    region = call.account.region
-    same = region == call.sim.config.server_region
-    base = call.base_url if same else TESLA_FLEET_URLS.get(region, call.base_url)
-    return ok({"response": {"region": region, "fleet_api_base_url": base}})
-
-
-def _user_me(call: ApiCall) -> ApiResponse:
-    account = call.account
-    return ok(
-        {
-            "response": {
-                "email": account.email,
-                "full_name": account.full_name,
-                "profile_image_url": None,
-                "vault_uuid": account.sub,
-            }
-        }
-    )
-
-
-def _products(call: ApiCall) -> ApiResponse:
-    cars = call.sim.account_vehicles(call.account.sub)
-    items = [payloads.summary(car.snapshot()) for car in cars]
-    return ok({"response": items, "count": len(items)})
-
-
-def _not_found(call: ApiCall) -> ApiResponse:
-    return error(404, "not_found", "Unknown endpoint")
-
-
-LIST_VEHICLES = Route("list_vehicles", STATE_CHECK, _list_vehicles)
-GET_VEHICLE = Route("get_vehicle", STATE_CHECK, _get_vehicle, needs_vehicle=True)
-VEHICLE_DATA = Route("vehicle_data", DATA, _vehicle_data, needs_vehicle=True)
-WAKE_UP = Route("wake_up", WAKE, _wake_up, needs_vehicle=True)
-COMMAND_ROUTE = Route("command", COMMAND, _command, needs_vehicle=True)
-USER_REGION = Route("user_region", DATA, _user_region, region_exempt=True)
-USER_ME = Route("user_me", DATA, _user_me)
-PRODUCTS = Route("products", DATA, _products)
-NOT_FOUND = Route("not_found", DATA, _not_found)
+def _region_refusal(
+    sim: Simulator, call: ApiCall, route: Route, check: AccessCheck
+) -> ApiResponse | None:
+    """421 for another region's user, 412 until the app is registered there."""
+    home = call.account.region
+    if home != call.region and not route.region_exempt:
+        return error(
+            421, OUT_OF_REGION_ERROR.format(url=regional_url(call.origin, home))
+        )
+    if not sim.partners.is_registered(check.client_id, home):
+        return error(412, NOT_REGISTERED_ERROR.format(url=call.base_url))
+    return None

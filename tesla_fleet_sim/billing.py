@@ -32,6 +32,7 @@ class RequestRecord:
     sub: str | None = None
     error: str | None = None
     replay: bool = False
+    region: str | None = None  # Fleet API: the region whose base URL was called
 
     def as_dict(self) -> dict[str, Any]:
         """Return the record as JSON-friendly data."""

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import timedelta
 import hashlib
 import json
+import math
 from pathlib import Path
+import random
 import types
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -24,6 +26,9 @@ DEFAULT_HOME = Location(lat=52.2297, lon=21.0122)
 DEFAULT_WORK = Location(lat=52.1680, lon=20.8120)  # about 15 km south-west of home
 DEFAULT_TIMEZONE = "Europe/Warsaw"
 DEFAULT_CAR_VERSION = "2025.14.3 1a2b3c4d5e"
+DEFAULT_PARTNER_DOMAIN = "sim-partner.example.com"
+COMMAND_SIGNING = ("required", "allowed", "off")
+UNSIGNED_REJECTIONS = ("forbidden", "hardlocked")
 
 ALL_SCOPES: tuple[str, ...] = (
     "openid",
@@ -82,6 +87,11 @@ class ClientConfig:
     redirect_uris: list[str] = field(default_factory=list)  # empty: any is accepted
     scopes: tuple[str, ...] = ALL_SCOPES  # the most the client may be granted
     name: str = "Simulated partner app"
+    # Regions where the app starts registered (POST /api/1/partner_accounts done).
+    # None: every region that has an account; (): nowhere, so user calls get 412.
+    registered_regions: tuple[str, ...] | None = None
+    domain: str = DEFAULT_PARTNER_DOMAIN  # the domain of the starting registrations
+    allowed_origins: tuple[str, ...] = ()  # registrable root domains; empty: any
 
 
 def _derived_number(vin: str, salt: str, digits: int) -> int:
@@ -118,6 +128,20 @@ class VehicleConfig:
     car_version: str = DEFAULT_CAR_VERSION
     car_type: str = "model3"
     color: str | None = None
+    # Vehicle Command Protocol: "required" refuses unsigned REST commands,
+    # "allowed" takes both, "off" (pre-2021 S/X) knows only REST commands.
+    command_signing: str = "allowed"
+    # How a "required" car refuses an unsigned command: "forbidden" (HTTP 403,
+    # the server's VCP error) or "hardlocked" (200, unsigned_cmds_hardlocked).
+    unsigned_rejection: str = "forbidden"
+    key_paired: bool = False  # the partner's virtual key is on the car's keychain
+
+    def __post_init__(self) -> None:
+        """Reject unknown signing settings early."""
+        if self.command_signing not in COMMAND_SIGNING:
+            raise ValueError(f"command_signing must be one of {COMMAND_SIGNING}")
+        if self.unsigned_rejection not in UNSIGNED_REJECTIONS:
+            raise ValueError(f"unsigned_rejection must be one of {UNSIGNED_REJECTIONS}")
 
     @property
     def api_id(self) -> int:
@@ -140,6 +164,7 @@ class AccountConfig:
     email: str = DEFAULT_EMAIL
     region: str = DEFAULT_REGION
     full_name: str = DEFAULT_FULL_NAME
+    refused_scopes: tuple[str, ...] = ()  # scopes the user unticks at consent
     vehicles: list[VehicleConfig] = field(default_factory=lambda: [VehicleConfig()])
 
     @property
@@ -155,7 +180,11 @@ class AccountConfig:
 
 @dataclass(slots=True)
 class SimConfig:
-    """Everything that shapes a simulator run."""
+    """Everything that shapes a simulator run.
+
+    ``server_region`` is the region of the server's root URL; every region is
+    also served under its own prefix (``/na``, ``/eu``, ``/cn``).
+    """
 
     clients: list[ClientConfig] = field(default_factory=lambda: [ClientConfig()])
     accounts: list[AccountConfig] = field(default_factory=lambda: [AccountConfig()])
@@ -165,13 +194,34 @@ class SimConfig:
     refresh_token_lifetime: timedelta = timedelta(days=90)
     auth_code_lifetime: timedelta = timedelta(minutes=10)
     sleep_after: timedelta = timedelta(minutes=15)
-    wake_delay: timedelta = timedelta(seconds=10)
+    # After wake_up an asleep car stays asleep for a delay drawn per wake-up from
+    # [wake_delay_min, wake_delay_max] (whole seconds, deterministic per seed and
+    # VIN); a fixed wake_delay overrides the range (tests that need leniency).
+    wake_delay: timedelta | None = None
+    wake_delay_min: timedelta = timedelta(seconds=10)
+    wake_delay_max: timedelta = timedelta(seconds=30)
+    seed: int = 0
     bill_state_checks: bool = True
     bill_unauthorized: bool = True  # whether 401 answers are billed like other < 500
     rate_limits: RateLimits = field(default_factory=RateLimits)
     prices: Prices = field(default_factory=Prices)
     schedule_radius_m: float | None = 1000.0  # None: schedules apply anywhere
     charge_starting_period: timedelta = timedelta(0)  # "Starting" before "Charging"
+
+    def wake_delay_for(self, vin: str, attempt: int) -> timedelta:
+        """Return how long wake-up number ``attempt`` of car ``vin`` takes."""
+        if self.wake_delay is not None:
+            return self.wake_delay
+        low = math.ceil(self.wake_delay_min.total_seconds())
+        high = max(low, math.floor(self.wake_delay_max.total_seconds()))
+        draw = random.Random(f"{self.seed}:{vin}:{attempt}")  # noqa: S311 - not crypto
+        return timedelta(seconds=draw.randint(low, high))
+
+    def registered_regions(self, client: ClientConfig) -> tuple[str, ...]:
+        """Regions where ``client`` starts registered."""
+        if client.registered_regions is not None:
+            return client.registered_regions
+        return tuple(sorted({a.region for a in self.accounts}))
 
     def client(self, client_id: str) -> ClientConfig | None:
         """Return the client registered under ``client_id``."""

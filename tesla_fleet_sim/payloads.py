@@ -7,6 +7,7 @@ from datetime import datetime
 import hashlib
 from typing import Any
 
+from .config import VehicleConfig
 from .geo import KM_PER_MILE
 from .vehicle import VehicleSnapshot
 
@@ -18,6 +19,8 @@ CHARGE_BUFFER = 5
 MAX_CHARGE_SCHEDULES = 10
 IDLE_PILOT_VOLTAGE = 2
 LOCATION_DATA = "location_data"
+FLEET_TELEMETRY_VERSION = "1.0.0"
+BASE_KEY_COUNT = 3  # phone key and two key cards
 DEFAULT_ENDPOINTS = (
     "charge_state",
     "climate_state",
@@ -61,6 +64,18 @@ def summary(snap: VehicleSnapshot) -> dict[str, Any]:
         "backseat_token_updated_at": None,
         "ble_autopair_enrolled": False,
         "granular_access": {"hide_private": False},
+        "command_signing": snap.command_signing,
+    }
+
+
+def fleet_status_info(config: VehicleConfig) -> dict[str, Any]:
+    """Per-vehicle info of POST /api/1/vehicles/fleet_status."""
+    return {
+        "firmware_version": config.car_version.split()[0],
+        "vehicle_command_protocol_required": config.command_signing == "required",
+        "discounted_device_data": False,
+        "fleet_telemetry_version": FLEET_TELEMETRY_VERSION,
+        "total_number_of_keys": BASE_KEY_COUNT + int(config.key_paired),
     }
 
 

@@ -22,29 +22,24 @@ MAX_SCHEDULES = 10
 SEARCH_DAYS_BACK = 2
 SEARCH_DAYS_AHEAD = 9
 
-_DAY_NAMES = {
-    "sun": SUNDAY,
-    "mon": MONDAY,
-    "tue": TUESDAY,
-    "wed": WEDNESDAY,
-    "thu": THURSDAY,
-    "fri": FRIDAY,
-    "sat": SATURDAY,
-}
-_FULL_DAY_NAMES = {
-    "sunday": SUNDAY,
-    "monday": MONDAY,
-    "tuesday": TUESDAY,
-    "wednesday": WEDNESDAY,
-    "thursday": THURSDAY,
-    "friday": FRIDAY,
-    "saturday": SATURDAY,
-}
-_DAY_GROUPS = {
-    "all": ALL_DAYS,
-    "daily": ALL_DAYS,
-    "weekdays": WEEKDAYS,
-    "weekends": WEEKENDS,
+# The names tesla-http-proxy accepts (any case, comma separated).
+DAY_NAMES = {
+    "SUN": SUNDAY,
+    "SUNDAY": SUNDAY,
+    "MON": MONDAY,
+    "MONDAY": MONDAY,
+    "TUES": TUESDAY,
+    "TUESDAY": TUESDAY,
+    "WED": WEDNESDAY,
+    "WEDNESDAY": WEDNESDAY,
+    "THURS": THURSDAY,
+    "THURSDAY": THURSDAY,
+    "FRI": FRIDAY,
+    "FRIDAY": FRIDAY,
+    "SAT": SATURDAY,
+    "SATURDAY": SATURDAY,
+    "ALL": ALL_DAYS,
+    "WEEKDAYS": WEEKDAYS,
 }
 
 
@@ -53,26 +48,17 @@ def day_bit(day: date) -> int:
     return 1 << ((day.weekday() + 1) % 7)
 
 
-def parse_days_of_week(value: object) -> int:
-    """Parse a bitmask or names ("All", "Weekdays", "Monday,Tuesday") to a bitmask."""
-    if isinstance(value, bool):
-        raise TypeError("days_of_week must be a number or names")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int):
-        if not 0 <= value <= ALL_DAYS:
-            raise ValueError("days_of_week is out of range")
-        return value
-    if not isinstance(value, str):
-        raise TypeError("days_of_week must be a number or names")
-    text = value.strip().lower()
-    if text in _DAY_GROUPS:
-        return _DAY_GROUPS[text]
+def parse_days_of_week(value: str) -> int:
+    """Parse day names as tesla-http-proxy does ("Monday,Wed", "All") to a bitmask.
+
+    Raises ValueError("unrecognized day name: ...") for anything else, "tue"
+    and "thu" included.
+    """
     mask = 0
-    for part in (p.strip() for p in text.split(",")):
-        bit = _DAY_NAMES.get(part) or _FULL_DAY_NAMES.get(part)
+    for part in value.split(","):
+        bit = DAY_NAMES.get(part.strip().upper())
         if bit is None:
-            raise ValueError(f"unknown day {part!r}")
+            raise ValueError(f"unrecognized day name: {part}")
         mask |= bit
     return mask
 

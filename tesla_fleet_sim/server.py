@@ -9,12 +9,15 @@ import html
 from http import HTTPStatus
 import logging
 import re
+from typing import Any
 
 from aiohttp import web
 
-from . import api
+from . import api, endpoints
 from .admin import SIM_KEY, add_admin_routes, read_json
 from .billing import RequestRecord
+from .config import REGIONS
+from .regions import split_region
 from .simulator import Simulator
 from .tokens import AuthorizeError
 
@@ -83,7 +86,8 @@ def _authorize_error_page(message: str) -> web.Response:
 async def authorize(request: web.Request) -> web.StreamResponse:
     """GET /oauth2/v3/authorize: auto-approve and redirect with a code."""
     sim = request.app[SIM_KEY]
-    record = RequestRecord(sim.update(), request.method, request.path)
+    path = split_region(request.path)[1]
+    record = RequestRecord(sim.update(), request.method, path)
     sim.log_request(record)
     if (failure := sim.faults.take(request.path)) is not None:
         record.status = failure.status
@@ -122,8 +126,9 @@ async def token(request: web.Request) -> web.Response:
     """POST /oauth2/v3/token: authorization_code and refresh_token grants."""
     sim = request.app[SIM_KEY]
     form = await _read_form(request)
+    path = split_region(request.path)[1]
     record = RequestRecord(
-        sim.update(), request.method, request.path, grant_type=form.get("grant_type")
+        sim.update(), request.method, path, grant_type=form.get("grant_type")
     )
     sim.log_request(record)
     if (failure := sim.faults.take(request.path)) is not None:
@@ -148,20 +153,33 @@ async def token(request: web.Request) -> web.Response:
 # --- Fleet API ------------------------------------------------------------------
 
 
+async def _public_key_for(sim: Simulator, body: dict[str, Any]) -> str | None:
+    """Ask the registry what a partner_accounts domain serves (None: nothing)."""
+    domain = body.get("domain")
+    if not isinstance(domain, str) or not domain.strip():
+        return None
+    return await sim.partners.fetch_public_key(domain.strip().lower())
+
+
 def _api_handler(route: api.Route) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         sim = request.app[SIM_KEY]
+        region, path = split_region(request.path)
+        body = await read_json(request)
         api_request = api.ApiRequest(
             method=request.method,
-            path=request.path,
+            path=path,
             route=route,
             authorization=request.headers.get("Authorization"),
             query=dict(request.query),
-            body=await read_json(request),
+            body=body,
             base_url=str(request.url.origin()),
             vin=request.match_info.get("vin"),
             command=request.match_info.get("command"),
+            region=region,
         )
+        if route is endpoints.PARTNER_REGISTER:
+            api_request.public_key_pem = await _public_key_for(sim, body)
         response = api.handle(sim, api_request)
         return web.json_response(
             response.body, status=response.status, headers=response.headers
@@ -175,25 +193,37 @@ async def status(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+API_ROUTES: tuple[tuple[str, str, api.Route], ...] = (
+    ("GET", "/api/1/vehicles", endpoints.LIST_VEHICLES),
+    ("POST", "/api/1/vehicles/fleet_status", endpoints.FLEET_STATUS),
+    ("GET", "/api/1/vehicles/{vin}", endpoints.GET_VEHICLE),
+    ("GET", "/api/1/vehicles/{vin}/vehicle_data", endpoints.VEHICLE_DATA),
+    ("POST", "/api/1/vehicles/{vin}/wake_up", endpoints.WAKE_UP),
+    ("POST", "/api/1/vehicles/{vin}/command/{command}", endpoints.COMMAND_ROUTE),
+    ("GET", "/api/1/users/region", endpoints.USER_REGION),
+    ("GET", "/api/1/users/me", endpoints.USER_ME),
+    ("GET", "/api/1/products", endpoints.PRODUCTS),
+    ("POST", "/api/1/partner_accounts", endpoints.PARTNER_REGISTER),
+    ("GET", "/api/1/partner_accounts/public_key", endpoints.PARTNER_PUBLIC_KEY),
+    ("*", "/api/1/{tail:.*}", endpoints.NOT_FOUND),
+)
+
+
 def build_app(sim: Simulator) -> web.Application:
-    """Create the aiohttp application serving ``sim``."""
+    """Create the aiohttp application serving ``sim``.
+
+    Everything but the admin endpoints is served at the root (the region of
+    ``server_region``) and under each region's prefix (``/na``, ``/eu``, ...).
+    """
     app = web.Application(middlewares=[_log_and_delay])
     app[SIM_KEY] = sim
     app[STATE_KEY] = ServerState()
     router = app.router
-    router.add_get("/status", status)
-    router.add_get("/oauth2/v3/authorize", authorize)
-    router.add_post("/oauth2/v3/token", token)
-    router.add_get("/api/1/vehicles", _api_handler(api.LIST_VEHICLES))
-    router.add_get("/api/1/vehicles/{vin}", _api_handler(api.GET_VEHICLE))
-    router.add_get("/api/1/vehicles/{vin}/vehicle_data", _api_handler(api.VEHICLE_DATA))
-    router.add_post("/api/1/vehicles/{vin}/wake_up", _api_handler(api.WAKE_UP))
-    router.add_post(
-        "/api/1/vehicles/{vin}/command/{command}", _api_handler(api.COMMAND_ROUTE)
-    )
-    router.add_get("/api/1/users/region", _api_handler(api.USER_REGION))
-    router.add_get("/api/1/users/me", _api_handler(api.USER_ME))
-    router.add_get("/api/1/products", _api_handler(api.PRODUCTS))
-    router.add_route("*", "/api/1/{tail:.*}", _api_handler(api.NOT_FOUND))
+    for prefix in ("", *(f"/{region}" for region in REGIONS)):
+        router.add_get(f"{prefix}/status", status)
+        router.add_get(f"{prefix}/oauth2/v3/authorize", authorize)
+        router.add_post(f"{prefix}/oauth2/v3/token", token)
+        for method, path, route in API_ROUTES:
+            router.add_route(method, prefix + path, _api_handler(route))
     add_admin_routes(router)
     return app

@@ -15,6 +15,7 @@ from .clock import SimClock, ensure_utc
 from .config import SimConfig
 from .errors import SimulationError
 from .faults import Faults
+from .partners import PartnerRegistry
 from .plans import SCRIPTABLE_ACTIONS, DayPlan
 from .ratelimit import RateLimiter
 from .tokens import TokenAuthority
@@ -67,6 +68,7 @@ class Simulator:
         self.authorize_account: str | None = None
         self.event_errors: list[str] = []
         self._now = self.clock.now()
+        self.partners = PartnerRegistry(self.config, self._now)
         self._events: list[ScriptedEvent] = []
         self._seq = itertools.count()
         self._updating = False
@@ -268,6 +270,7 @@ class Simulator:
                 for a in self.config.accounts
             ],
             "authorize_account": self.authorize_account,
+            "partner_registrations": self.partners.as_dict(),
             "vehicles": {car.vin: car.to_dict() for car in self._vehicles.values()},
             "ledger": self.ledger.as_dict(),
             "faults": self.faults.as_dict(),

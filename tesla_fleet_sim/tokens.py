@@ -5,16 +5,18 @@ chain's newest refresh token rotates it. The most recently used token stays
 valid for ``refresh_grace`` and replays the pair it returned the first time,
 so a client that crashed before saving the rotated token can recover. Any
 other refresh token of the chain gets 401 ``login_required``.
+
+Partner tokens (``client_credentials``) carry no user: they name a region
+through their ``audience`` and are good only for the partner endpoints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 import hashlib
 import itertools
-import math
 import secrets
 from typing import Any
 
@@ -23,153 +25,36 @@ from yarl import URL
 from . import jwt
 from .config import AccountConfig, ClientConfig, SimConfig
 from .jwt import b64url_encode
+from .regions import audience_region
+from .token_types import (
+    ACCESS_TOKEN_AUDIENCE,
+    ACCESS_TOKEN_ISSUER,
+    AUTH_METHODS,
+    ERROR_EXPIRED,
+    ERROR_INVALID_TOKEN,
+    ERROR_LOGIN_REQUIRED,
+    ID_TOKEN_ISSUER,
+    INVALID_REFRESH,
+    SIGNING_KEY_ID,
+    AccessCheck,
+    AccessRecord,
+    AuthCode,
+    AuthorizeError,
+    RefreshChain,
+    TokenError,
+    TokenOutcome,
+    TokenPair,
+)
 
-ACCESS_TOKEN_ISSUER = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts"
-ID_TOKEN_ISSUER = "https://auth.tesla.com/oauth2/v3"
-ACCESS_TOKEN_AUDIENCE = [
-    "https://fleet-api.prd.na.vn.cloud.tesla.com",
-    "https://fleet-api.prd.eu.vn.cloud.tesla.com",
-    "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/clientinfo",
+__all__ = [
+    "ERROR_EXPIRED",
+    "AccessCheck",
+    "AuthorizeError",
+    "TokenAuthority",
+    "TokenError",
 ]
-SIGNING_KEY_ID = "sim-hs256"
-AUTH_METHODS = ["pwd", "mfa", "otp"]
 
-ERROR_EXPIRED = "token expired (401)"
-ERROR_INVALID_TOKEN = "invalid_token"
-ERROR_LOGIN_REQUIRED = "login_required"
-INVALID_REFRESH = "The refresh_token is invalid"
-
-
-class AuthorizeError(Exception):
-    """The authorize request cannot be honoured (rendered as a 400 page)."""
-
-
-class TokenError(Exception):
-    """An OAuth error answered by the token endpoint."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        """Describe the error with its HTTP status."""
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
-
-    def body(self) -> dict[str, str]:
-        """Return the JSON body sent to the client."""
-        return {"error": self.error, "error_description": self.description}
-
-
-@dataclass(slots=True)
-class TokenPair:
-    """Tokens handed out together by one successful token request."""
-
-    access_token: str
-    refresh_token: str | None
-    id_token: str
-    expires_at: datetime
-
-    def body(self, now: datetime) -> dict[str, Any]:
-        """Return the token endpoint's JSON body as seen at ``now``."""
-        remaining = max(0, math.ceil((self.expires_at - now).total_seconds()))
-        body: dict[str, Any] = {
-            "access_token": self.access_token,
-            "id_token": self.id_token,
-            "expires_in": remaining,
-            "token_type": "Bearer",
-        }
-        if self.refresh_token is not None:
-            body["refresh_token"] = self.refresh_token
-        return body
-
-
-@dataclass(slots=True)
-class AuthCode:
-    """An authorization code waiting to be exchanged."""
-
-    code: str
-    client_id: str
-    redirect_uri: str
-    sub: str
-    scopes: tuple[str, ...]
-    expires_at: datetime
-    code_challenge: str | None = None
-    code_challenge_method: str = "plain"
-    used: bool = False
-
-
-@dataclass(slots=True)
-class RefreshChain:
-    """The rotating refresh tokens of one login."""
-
-    id: int
-    sub: str
-    client_id: str
-    scopes: tuple[str, ...]
-    current: str
-    current_issued_at: datetime
-    previous: str | None = None
-    previous_used_at: datetime | None = None
-    previous_pair: TokenPair | None = None
-    rotations: int = 0
-    revoked: bool = False
-
-    def as_dict(self, grace: timedelta) -> dict[str, Any]:
-        """Describe the chain for the admin endpoint."""
-        used_at = self.previous_used_at
-        return {
-            "id": self.id,
-            "sub": self.sub,
-            "client_id": self.client_id,
-            "current": self.current,
-            "current_issued_at": self.current_issued_at.isoformat(),
-            "previous": self.previous,
-            "previous_used_at": used_at.isoformat() if used_at else None,
-            "grace_until": (used_at + grace).isoformat() if used_at else None,
-            "rotations": self.rotations,
-            "revoked": self.revoked,
-        }
-
-
-@dataclass(slots=True)
-class AccessRecord:
-    """What the simulator remembers about an access token it signed."""
-
-    sub: str
-    client_id: str
-    scopes: tuple[str, ...]
-    revoked: bool = False
-
-
-@dataclass(slots=True)
-class TokenOutcome:
-    """The answer of the token endpoint plus facts for the request log."""
-
-    status: int
-    body: dict[str, Any]
-    sub: str | None = None
-    replay: bool = False
-
-    @property
-    def error(self) -> str | None:
-        """Return the OAuth error key, if any."""
-        value = self.body.get("error")
-        return value if isinstance(value, str) else None
-
-
-@dataclass(slots=True)
-class AccessCheck:
-    """The result of checking a bearer token."""
-
-    error: str | None
-    sub: str | None = None
-    client_id: str | None = None
-    scopes: tuple[str, ...] = ()
-    expired: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """Whether the token grants access."""
-        return self.error is None
+PARTNER_TOKEN_LIFETIME_SECONDS = 8 * 3600
 
 
 @dataclass
@@ -232,7 +117,12 @@ class TokenAuthority:
             client_id=client.client_id,
             redirect_uri=redirect_uri,
             sub=account.sub,
-            scopes=_grant_scopes(params.get("scope"), client),
+            scopes=_grant_scopes(
+                params.get("scope"),
+                client,
+                account.refused_scopes,
+                params.get("require_requested_scopes") == "true",
+            ),
             expires_at=self.now() + self.config.auth_code_lifetime,
             code_challenge=params.get("code_challenge"),
             code_challenge_method=params.get("code_challenge_method", "plain"),
@@ -248,6 +138,7 @@ class TokenAuthority:
         grants = {
             "authorization_code": self._exchange_code,
             "refresh_token": self._refresh,
+            "client_credentials": self._partner_token,
         }
         handler = grants.get(grant or "")
         if handler is None:
@@ -325,6 +216,43 @@ class TokenAuthority:
         self._refresh_index[pair.refresh_token] = chain
         return pair
 
+    def _partner_token(self, form: Mapping[str, str]) -> TokenOutcome:
+        client = self._client(form, secret_required=True)
+        audience = form.get("audience", "")
+        if not audience:
+            raise TokenError(400, "invalid_request", "audience is required")
+        region = audience_region(audience, self.config.server_region)
+        if region is None:
+            raise TokenError(400, "invalid_request", f"Unknown audience {audience}")
+        scopes = tuple(
+            s
+            for s in _grant_scopes(form.get("scope"), client, (), False)
+            if s != "offline_access"
+        )
+        iat = int(self.now().timestamp())
+        exp = iat + PARTNER_TOKEN_LIFETIME_SECONDS
+        jti = secrets.token_hex(16)
+        claims = {
+            "iss": ACCESS_TOKEN_ISSUER,
+            "azp": client.client_id,
+            "sub": client.client_id,
+            "aud": [audience],
+            "scp": list(scopes),
+            "exp": exp,
+            "iat": iat,
+            "jti": jti,
+        }
+        token = jwt.encode(claims, self.secret, SIGNING_KEY_ID)
+        self._access[jti] = AccessRecord(
+            "", client.client_id, scopes, partner_region=region
+        )
+        body = {
+            "access_token": token,
+            "expires_in": PARTNER_TOKEN_LIFETIME_SECONDS,
+            "token_type": "Bearer",
+        }
+        return TokenOutcome(200, body)
+
     # --- issuing ---------------------------------------------------------
 
     def issue_tokens(
@@ -335,7 +263,8 @@ class TokenAuthority:
         client = self.config.client(client_id) if client_id else self.config.clients[0]
         if account is None or client is None:
             raise KeyError("unknown account or client")
-        pair = self._start_chain(account.sub, client.client_id, client.scopes)
+        scopes = _grant_scopes(None, client, account.refused_scopes, False)
+        pair = self._start_chain(account.sub, client.client_id, scopes)
         return pair.body(self.now())
 
     def _start_chain(
@@ -399,7 +328,14 @@ class TokenAuthority:
             )
         if record.revoked:
             return AccessCheck(ERROR_INVALID_TOKEN, record.sub, record.client_id)
-        return AccessCheck(None, record.sub, record.client_id, record.scopes)
+        return AccessCheck(
+            None,
+            record.sub,
+            record.client_id,
+            record.scopes,
+            False,
+            record.partner_region,
+        )
 
     def revoke_account(self, sub: str) -> None:
         """Invalidate every refresh and access token of an account."""
@@ -426,11 +362,21 @@ class TokenAuthority:
         }
 
 
-def _grant_scopes(requested: str | None, client: ClientConfig) -> tuple[str, ...]:
-    """Scopes granted: those requested that the client may have (all if none asked)."""
-    if not requested:
-        return client.scopes
-    return tuple(s for s in requested.split() if s in client.scopes)
+def _grant_scopes(
+    requested: str | None,
+    client: ClientConfig,
+    refused: tuple[str, ...],
+    required: bool,
+) -> tuple[str, ...]:
+    """Scopes granted: those requested that the client may have (all if none asked).
+
+    The user may untick ``refused`` at consent, unless the app asked for
+    ``require_requested_scopes=true`` (then it is all or nothing).
+    """
+    wanted = requested.split() if requested else list(client.scopes)
+    return tuple(
+        s for s in wanted if s in client.scopes and (required or s not in refused)
+    )
 
 
 def _check_pkce(code: AuthCode, verifier: str | None) -> None:

@@ -288,7 +288,9 @@ class SimVehicle(VehicleCore):
         if self._state is CarState.ONLINE:
             self._touch()
         elif self._state is CarState.ASLEEP and self._wake_at is None:
-            self._wake_at = self._t + self._sim_config.wake_delay
+            self._wake_requests += 1
+            delay = self._sim_config.wake_delay_for(self.vin, self._wake_requests)
+            self._wake_at = self._t + delay
         self._process_due()
 
     def note_activity(self) -> bool:
@@ -446,6 +448,7 @@ class SimVehicle(VehicleCore):
             locked=self._locked,
             sentry_mode=self._sentry,
             user_present=self._drive is not None,
+            command_signing=self.config.command_signing,
         )
 
     def to_dict(self) -> dict[str, Any]:

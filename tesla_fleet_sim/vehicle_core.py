@@ -70,6 +70,7 @@ class VehicleCore:
         self._sentry = False
         self.schedules = ScheduleBook(self._tz)
         self._wake_count = 0
+        self._wake_requests = 0
         self._self_wake_count = 0
         self._sleep_count = 0
         self._arrivals: list[datetime] = []

@@ -142,6 +142,7 @@ class VehicleSnapshot:
     locked: bool
     sentry_mode: bool
     user_present: bool
+    command_signing: str
 
     @property
     def hours_to_full(self) -> float:

@@ -11,6 +11,7 @@ from tesla_fleet_api import TeslaFleetApi
 from tesla_fleet_api.exceptions import (
     Forbidden,
     InvalidCommand,
+    InvalidRequest,
     InvalidRegion,
     NotFound,
     OAuthExpired,
@@ -171,11 +172,15 @@ async def test_asleep_gives_408_and_polling_keeps_awake(car_api, sim, clock) -> 
 
 async def test_wake_up(car_api, sim, clock) -> None:
     sim.vehicle().fall_asleep()
+    delay = sim.config.wake_delay_for(DEFAULT_VIN, 1)
+    assert timedelta(seconds=10) <= delay <= timedelta(seconds=30)
     woke = await car_api.wake_up()
     assert woke["response"]["state"] == "asleep"
-    clock.advance(timedelta(seconds=5))
+    clock.advance(delay - timedelta(seconds=1))
     assert (await car_api.vehicle())["response"]["state"] == "asleep"
-    clock.advance(timedelta(seconds=5))
+    with pytest.raises(VehicleOffline):
+        await car_api.vehicle_data(["charge_state"])
+    clock.advance(timedelta(seconds=1))
     assert (await car_api.vehicle())["response"]["state"] == "online"
     assert (await car_api.wake_up())["response"]["state"] == "online"
     assert sim.vehicle().wake_count == 1
@@ -242,7 +247,7 @@ async def test_charge_schedules_round_trip(car_api, sim) -> None:
 
     # Same id replaces.
     await car_api.add_charge_schedule(
-        days_of_week=127, enabled=False, lat=0, lon=0, start_time=60, id=stored["id"]
+        days_of_week="All", enabled=False, lat=0, lon=0, start_time=60, id=stored["id"]
     )
     [replaced] = sim.vehicle().charge_schedules
     assert replaced["enabled"] is False
@@ -257,10 +262,10 @@ async def test_charge_schedules_round_trip(car_api, sim) -> None:
 
 
 async def test_bad_schedule_parameters(car_api, sim) -> None:
-    bad_days = await car_api.add_charge_schedule(
-        days_of_week="Someday", enabled=True, lat=0, lon=0, start_time=60
-    )
-    assert bad_days["response"] == {"result": False, "reason": "invalid parameters"}
+    with pytest.raises(InvalidRequest):
+        await car_api.add_charge_schedule(
+            days_of_week="Someday", enabled=True, lat=0, lon=0, start_time=60
+        )
     bad_time = await car_api.add_charge_schedule(
         days_of_week="All", enabled=True, lat=0, lon=0, start_time=1440
     )
@@ -275,17 +280,25 @@ async def test_schedule_commands_raw(session, server, tokens, sim) -> None:
         async with session.post(url + name, json=body, headers=headers) as resp:
             return await resp.json()
 
-    assert (await post("add_charge_schedule", {"enabled": True}))["response"][
-        "result"
-    ] is False
+    assert (await post("add_charge_schedule", {"enabled": True}))["response"] == {
+        "result": False,
+        "reason": "missing lat param",
+    }
+    schedule = {"lat": 0, "lon": 0.0, "enabled": True, "end_enabled": False}
     ok = await post(
-        "add_charge_schedule", {"start_time": 120, "days_of_week": "Monday,Sat"}
+        "add_charge_schedule",
+        schedule
+        | {"start_time": 120, "start_enabled": True, "days_of_week": "Monday,Sat"},
     )
     assert ok["response"]["result"] is True
     assert sim.vehicle().charge_schedules[0]["days_of_week"] == 2 | 64
     assert (await post("set_scheduled_charging", {"enable": True}))["response"][
         "result"
     ] is False
+    assert (await post("set_scheduled_charging", {"enable": "yes"}))["response"] == {
+        "result": False,
+        "reason": "invalid enable param",
+    }
     assert (await post("set_scheduled_charging", {"enable": True, "time": 90}))[
         "response"
     ]["result"]
@@ -293,14 +306,24 @@ async def test_schedule_commands_raw(session, server, tokens, sim) -> None:
     assert (await post("set_scheduled_charging", {"enable": False}))["response"][
         "result"
     ]
-    assert (await post("set_charge_limit", {"percent": "x"}))["response"][
-        "result"
-    ] is False
+    assert (await post("set_charge_limit", {"percent": "x"}))["response"] == {
+        "result": False,
+        "reason": "invalid percent param",
+    }
+    assert (await post("set_charge_limit", {"percent": True}))["response"][
+        "reason"
+    ] == "invalid percent param"
     assert (await post("set_charge_limit"))["response"]["result"] is False
     async with session.post(
         url + "set_charge_limit", data=b"{not json", headers=headers
     ) as resp:
-        assert (await resp.json())["response"]["reason"] == "invalid parameters"
+        assert resp.status == 400
+        assert (await resp.json())["response"]["reason"] == "missing percent param"
+    # Values the car refuses are a result, not a 400.
+    assert (await post("set_charge_limit", {"percent": 10}))["response"] == {
+        "result": False,
+        "reason": "invalid charge limit",
+    }
 
 
 async def test_scheduled_departure_via_library(car_api, sim) -> None:
@@ -369,18 +392,25 @@ async def test_wrong_region_is_421(clock, session) -> None:
         api = TeslaFleetApi(
             session, access_token=tokens["access_token"], server=server.url
         )
-        with pytest.raises(InvalidRegion):
+        with pytest.raises(InvalidRegion) as err:
             await api.products()
+        assert err.value.data == {
+            "response": None,
+            "error": f"user out of region, use base URL: {server.url}/na",
+            "error_description": "",
+        }
         region = await api.user.region()
-        assert region["response"]["region"] == "na"
-        assert region["response"]["fleet_api_base_url"].startswith(
-            "https://fleet-api.prd.na"
-        )
+        assert region["response"] == {
+            "region": "na",
+            "fleet_api_base_url": f"{server.url}/na",
+        }
 
 
 async def test_user_endpoints(fleet, server) -> None:
     region = await fleet.user.region()
-    assert region == {"response": {"region": "eu", "fleet_api_base_url": server.url}}
+    assert region == {
+        "response": {"region": "eu", "fleet_api_base_url": f"{server.url}/eu"}
+    }
     me = await fleet.user.me()
     assert me["response"]["email"] == "driver@example.com"
     assert await fleet.status() == "ok"
@@ -388,7 +418,10 @@ async def test_user_endpoints(fleet, server) -> None:
 
 async def test_find_server_with_library(session, server, tokens) -> None:
     api = TeslaFleetApi(session, access_token=tokens["access_token"], server=server.url)
-    assert (await api.user.region())["response"]["fleet_api_base_url"] == server.url
+    base = (await api.user.region())["response"]["fleet_api_base_url"]
+    assert base == f"{server.url}/eu"
+    regional = TeslaFleetApi(session, access_token=tokens["access_token"], server=base)
+    assert (await regional.products())["count"] == 1
 
 
 async def test_unknown_vin_and_endpoint(fleet, sim) -> None:
@@ -443,9 +476,15 @@ async def test_location_needs_scope(clock, session) -> None:
         api = TeslaFleetApi(
             session, access_token=tokens["access_token"], server=server.url
         )
-        data = await api.vehicles.createFleet(DEFAULT_VIN).vehicle_data(
-            ["location_data"]
-        )
+        car = api.vehicles.createFleet(DEFAULT_VIN)
+        with pytest.raises(Forbidden) as err:
+            await car.vehicle_data(["location_data"])
+        assert err.value.data == {
+            "response": None,
+            "error": "Unauthorized missing scopes",
+            "error_description": "",
+        }
+        data = await car.vehicle_data(["drive_state"])
         assert "latitude" not in data["response"]["drive_state"]
 
 

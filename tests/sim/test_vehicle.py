@@ -9,6 +9,7 @@ import pytest
 
 from tesla_fleet_sim import (
     DEFAULT_HOME,
+    DEFAULT_VIN,
     DEFAULT_WORK,
     AccountConfig,
     ChargeSchedule,
@@ -89,19 +90,50 @@ def test_activity_keeps_it_awake(sim, clock) -> None:
 
 
 def test_wake_delay(sim, clock) -> None:
+    """Strict default: asleep for 10-30 s after wake_up, drawn per wake-up."""
     car = sim.vehicle()
+    delay = sim.config.wake_delay_for(car.vin, 1)
+    assert timedelta(seconds=10) <= delay <= timedelta(seconds=30)
     car.fall_asleep()
     assert car.shift_state is None
     car.request_wake()
     car.request_wake()  # a second request does not extend the delay
-    clock.advance(timedelta(seconds=9))
+    clock.advance(delay - timedelta(seconds=1))
     assert car.state == "asleep"
     clock.advance(timedelta(seconds=1))
     assert car.state == "online"
     assert car.wake_count == 1
-    assert car.last_activity == START + timedelta(seconds=10)
+    assert car.last_activity == START + delay
     car.request_wake()  # online: only activity
     assert car.wake_count == 1
+
+
+def test_wake_delays_are_deterministic_per_seed() -> None:
+    config = SimConfig()
+    delays = [config.wake_delay_for(DEFAULT_VIN, n) for n in range(1, 41)]
+    assert delays == [SimConfig().wake_delay_for(DEFAULT_VIN, n) for n in range(1, 41)]
+    assert all(timedelta(seconds=10) <= d <= timedelta(seconds=30) for d in delays)
+    assert len(set(delays)) > 5  # they vary from one wake-up to the next
+    other = SimConfig(seed=7)
+    assert delays != [other.wake_delay_for(DEFAULT_VIN, n) for n in range(1, 41)]
+    narrow = SimConfig(
+        wake_delay_min=timedelta(seconds=12), wake_delay_max=timedelta(seconds=12)
+    )
+    assert narrow.wake_delay_for(DEFAULT_VIN, 3) == timedelta(seconds=12)
+    inverted = SimConfig(
+        wake_delay_min=timedelta(seconds=20), wake_delay_max=timedelta(seconds=5)
+    )
+    assert inverted.wake_delay_for(DEFAULT_VIN, 1) == timedelta(seconds=20)
+
+
+def test_fixed_wake_delay_is_lenient(clock) -> None:
+    """A fixed wake_delay (here 10 s) replaces the drawn one."""
+    sim = Simulator(SimConfig(wake_delay=timedelta(seconds=10)), clock)
+    car = sim.vehicle()
+    car.fall_asleep()
+    car.request_wake()
+    clock.advance(timedelta(seconds=10))
+    assert car.state == "online"
 
 
 def test_zero_wake_delay_wakes_immediately(clock) -> None:
@@ -558,7 +590,8 @@ def test_to_dict(sim, clock) -> None:
     car.request_wake()
     data = car.to_dict()
     assert data["state"] == "asleep"
-    assert data["wake_pending_until"] == (START + timedelta(seconds=10)).isoformat()
+    delay = sim.config.wake_delay_for(car.vin, 1)
+    assert data["wake_pending_until"] == (START + delay).isoformat()
     assert data["asleep_since"] == START.isoformat()
 
 
