@@ -28,6 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
+    parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="also serve a simulated tesla-http-proxy over HTTPS (generated CA)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log requests")
     return parser.parse_args(argv)
 
@@ -43,7 +48,15 @@ def banner(server: RunningSimulator, speed: float) -> str:
         f"  authorize: {server.authorize_url}",
         f"  token:     {server.token_url}",
         f"  Fleet API: {server.url}/api/1/...",
+        (
+            f"  regions:   {server.region_url('na')}, {server.region_url('eu')},"
+            f" {server.region_url('cn')}"
+        ),
     ]
+    if server.proxy_port is not None:
+        lines.append(
+            f"  proxy:     {server.proxy_url} (CA certificate {server.proxy_ca_path})"
+        )
     lines.extend(
         f"  client: id={c.client_id} secret={c.client_secret}"
         for c in sim.config.clients
@@ -66,9 +79,11 @@ def banner(server: RunningSimulator, speed: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def serve(sim: Simulator, host: str, port: int, speed: float) -> None:
+async def serve(
+    sim: Simulator, host: str, port: int, speed: float, proxy: bool = False
+) -> None:
     """Serve until cancelled."""
-    async with running_simulator(sim, host=host, port=port) as server:
+    async with running_simulator(sim, host=host, port=port, proxy=proxy) as server:
         sys.stdout.write(banner(server, speed))
         sys.stdout.flush()
         await asyncio.Event().wait()
@@ -81,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     config = SimConfig.from_file(args.config) if args.config else SimConfig()
     sim = Simulator(config, SimClock.real(speed=args.speed))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(sim, args.host, args.port, args.speed))
+        asyncio.run(serve(sim, args.host, args.port, args.speed, args.proxy))
     return 0
 
 
