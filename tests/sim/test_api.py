@@ -11,8 +11,8 @@ from tesla_fleet_api import TeslaFleetApi
 from tesla_fleet_api.exceptions import (
     Forbidden,
     InvalidCommand,
-    InvalidRequest,
     InvalidRegion,
+    InvalidRequest,
     NotFound,
     OAuthExpired,
     RateLimited,
