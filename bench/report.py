@@ -112,9 +112,90 @@ def collect(wall_seconds: float | None) -> dict[str, Any]:
         "sessions": read_fragment("sessions") or {},
         "planner": read_fragment("planner") or {},
         "footprint": read_fragment("footprint") or {},
+        "soak": soak_summary(),
     }
     doc["musts"] = musts(doc)
     return doc
+
+
+SOAK_SUMS = (
+    "sessions_needed",
+    "sessions_planned",
+    "sessions_not_planned",
+    "sessions_completed",
+    "sessions_failed",
+    "sessions_cancelled",
+    "sessions_open_at_end",
+    "sessions_ended",
+    "cars_restored",
+    "ended_not_restored",
+    "restore_repairs",
+    "ended_not_restored_without_repair",
+    "driver_fixes",
+    "duplicate_schedules",
+    "schedules_left_on_car",
+    "reauths",
+    "calls_with_expired_token",
+    "unauthorized_401",
+    "calls",
+    "commands",
+    "commands_refused",
+    "wakes",
+    "token_refreshes",
+    "token_refresh_failures",
+    "token_refresh_replays",
+    "restarts",
+    "crashes_mid_request",
+    "crashes_after_token_answer",
+)
+SOAK_COUNTERS = (
+    "plan_failures_by_reason",
+    "failed_by_reason",
+    "restarts_by_kind",
+    "faults",
+)
+SOAK_GROWTH = (
+    "loop_timers_growth",
+    "listeners_growth",
+    "memory_kib_growth",
+    "gc_objects_growth",
+)
+
+
+def soak_summary() -> dict[str, Any]:
+    """Merge the soak's seeds: totals, the worst growth, and every seed."""
+    seeds = sorted(
+        (
+            data
+            for path in sorted(BENCH_DIR.glob("soak_seed_*.json.tmp"))
+            if (data := read_fragment(path.name.removesuffix(".json.tmp")))
+        ),
+        key=lambda d: int(d["seed"]),
+    )
+    if not seeds:
+        return {}
+    totals: dict[str, Any] = {key: sum(d[key] for d in seeds) for key in SOAK_SUMS}
+    for key in SOAK_COUNTERS:
+        merged: dict[str, int] = {}
+        for data in seeds:
+            for name, value in data[key].items():
+                merged[name] = merged.get(name, 0) + value
+        totals[key] = dict(sorted(merged.items()))
+    days = sum(d["days"] for d in seeds)
+    totals["simulated_days"] = days
+    totals["restarts_per_day"] = round(totals["restarts"] / max(1, days), 2)
+    totals |= {f"{key}_max": max(d[key] for d in seeds) for key in SOAK_GROWTH}
+    return {
+        "seeds": [d["seed"] for d in seeds],
+        "days_per_seed": seeds[0]["days"],
+        "first_day": seeds[0]["first_day"],
+        "wall_seconds": round(sum(d["wall_seconds"] for d in seeds), 1),
+        "totals": totals,
+        "by_seed": {str(d["seed"]): d for d in seeds},
+    }
+
+
+SOAK_MEMORY_BUDGET_KIB = 512
 
 
 def _get(doc: dict[str, Any], path: str) -> Any:
@@ -168,6 +249,53 @@ MUSTS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
         "sessions.duplicate_schedules",
         "= 0",
         lambda v: v == 0,
+    ),
+    (
+        "Soak: every needed session planned (sessions not planned)",
+        "soak.totals.sessions_not_planned",
+        "= 0",
+        lambda v: v == 0,
+    ),
+    (
+        (
+            "Soak: every ended session leaves the car as it found it (limit, "
+            "schedules) or raises a repair naming what is left (sessions that "
+            "do neither)"
+        ),
+        "soak.totals.ended_not_restored_without_repair",
+        "= 0",
+        lambda v: v == 0,
+    ),
+    ("Soak: reauths", "soak.totals.reauths", "= 0", lambda v: v == 0),
+    (
+        "Soak: expired-token calls",
+        "soak.totals.calls_with_expired_token",
+        "= 0",
+        lambda v: v == 0,
+    ),
+    (
+        "Soak: duplicate schedules",
+        "soak.totals.duplicate_schedules",
+        "= 0",
+        lambda v: v == 0,
+    ),
+    (
+        "Soak: no growth of loop timers (worst seed, end - start)",
+        "soak.totals.loop_timers_growth_max",
+        "<= 0",
+        lambda v: v <= 0,
+    ),
+    (
+        "Soak: no growth of listeners (worst seed, end - start)",
+        "soak.totals.listeners_growth_max",
+        "<= 0",
+        lambda v: v <= 0,
+    ),
+    (
+        "Soak: no growth of retained memory (worst seed, end - start, KiB)",
+        "soak.totals.memory_kib_growth_max",
+        f"<= {SOAK_MEMORY_BUDGET_KIB}",
+        lambda v: v <= SOAK_MEMORY_BUDGET_KIB,
     ),
     (
         "Planner: cost ratio to brute force (min)",
@@ -338,6 +466,7 @@ def other_tables(doc: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    lines += soak_table(doc)
     if p := doc["planner"]:
         lines += [
             "| planner (2 days of 15-min prices) | result |",
@@ -366,6 +495,67 @@ def other_tables(doc: dict[str, Any]) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    if not counts:
+        return "none"
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
+
+
+def soak_table(doc: dict[str, Any]) -> list[str]:
+    """Return the chaos soak's table (totals over its seeds)."""
+    soak = doc.get("soak") or {}
+    if not soak:
+        return []
+    t = soak["totals"]
+    seeds = soak["by_seed"].values()
+
+    def span(key: str, unit: str = "") -> str:
+        return " / ".join(
+            f"{_num(d['start'][key])} → {_num(d['end'][key])}{unit}" for d in seeds
+        )
+
+    faults = t["faults"]
+    return [
+        (
+            f"| chaos soak: {len(soak['seeds'])} seeds x {soak['days_per_seed']} "
+            "days | result |"
+        ),
+        "|---|---|",
+        (
+            f"| Restarts (per day); crashes mid-request / between token answer "
+            f"and save | {t['restarts']} ({t['restarts_per_day']}); "
+            f"{t['crashes_mid_request']} / {t['crashes_after_token_answer']} |"
+        ),
+        (
+            f"| Faults: token endpoint outages across expiry; Fleet API 5xx "
+            f"windows; 429 bursts; refused commands | "
+            f"{faults.get('token_outages', 0)}; {faults.get('api_5xx_windows', 0)}; "
+            f"{faults.get('api_429_bursts', 0)}; {t['commands_refused']} |"
+        ),
+        (
+            f"| Sessions needed / planned / completed / failed | "
+            f"{t['sessions_needed']} / {t['sessions_planned']} / "
+            f"{t['sessions_completed']} / {t['sessions_failed']} |"
+        ),
+        f"| Not planned, by reason | {_reasons(t['plan_failures_by_reason'])} |",
+        f"| Failed, by reason | {_reasons(t['failed_by_reason'])} |",
+        (
+            f"| Ended sessions that left the car as found / restore repairs / "
+            f"neither | {t['cars_restored']} of {t['sessions_ended']} / "
+            f"{t['restore_repairs']} / {t['ended_not_restored_without_repair']} |"
+        ),
+        (
+            f"| Duplicate schedules / reauths / expired-token calls | "
+            f"{t['duplicate_schedules']} / {t['reauths']} / "
+            f"{t['calls_with_expired_token']} |"
+        ),
+        f"| Loop timers, start → end (per seed) | {span('loop_timers')} |",
+        f"| Bus listeners, start → end (per seed) | {span('listeners')} |",
+        (f"| Retained memory, start → end (per seed) | {span('memory_kib', ' KiB')} |"),
+        "",
+    ]
 
 
 def must_lines(doc: dict[str, Any]) -> list[str]:
