@@ -980,17 +980,6 @@ async def test_cleanup_gives_up(
 @pytest.mark.parametrize(
     ("step", "command", "refusal", "state", "reason", "limit", "seen"),
     [
-        # The car refuses the schedule: the limit is restored, then FAILED.
-        pytest.param(
-            "send",
-            "add_charge_schedule",
-            "too many schedules",
-            SessionState.FAILED,
-            "command_refused",
-            50,
-            [LIMIT, SCHEDULE, LIMIT],
-            id="send-schedule_refused-failed_and_restored",
-        ),
         # A schedule the car no longer knows counts as removed.
         pytest.param(
             "cancel",
@@ -1346,3 +1335,47 @@ async def test_undo_refused_names_what_is_left(
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
     assert issue is not None
     assert issue.translation_key == "session_restore_limit"
+
+
+@pytest.mark.parametrize(
+    ("refusals", "state", "reason", "limit", "seen"),
+    [
+        # Refused once (a car that just woke): asked again 3 minutes later.
+        (1, SessionState.ACTIVE, None, 90, [LIMIT, SCHEDULE, SCHEDULE]),
+        # Refused every time: after three more tries the limit is restored.
+        (
+            1000,
+            SessionState.FAILED,
+            "command_refused",
+            50,
+            [LIMIT, SCHEDULE, SCHEDULE, SCHEDULE, SCHEDULE, LIMIT],
+        ),
+    ],
+    ids=["refused_once-retried", "refused_always-failed_and_restored"],
+)
+async def test_send_refusal_is_retried(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+    refusals: int,
+    state: SessionState,
+    reason: str | None,
+    limit: int,
+    seen: list[str],
+) -> None:
+    """A refused schedule at the send is tried again a few times."""
+    await plan(hass)
+    sim.faults.fail_next(
+        SCHEDULE, 200, body=refused("could_not_wake_buses"), count=refusals
+    )
+    for minute in range(0, 16, 3):
+        await advance_to(hass, freezer, SEND_AT + timedelta(minutes=minute))
+    (session,) = manager(entry).sessions.values()
+    assert session.state is state
+    assert session.reason == reason
+    assert sim.vehicle().charge_limit_soc == limit
+    assert [r.path.rsplit("/", 1)[-1] for r in command_requests(sim)] == seen
+    assert len(sim.vehicle().charge_schedules) == (
+        1 if state is SessionState.ACTIVE else 0
+    )

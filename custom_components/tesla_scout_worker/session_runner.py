@@ -57,6 +57,8 @@ from .vehicle import TeslaVehicle
 EVENT_SESSION: Final = f"{DOMAIN}_session"
 
 SEND_RETRY_INTERVAL: Final = timedelta(minutes=3)
+MAX_SEND_REFUSALS: Final = 3
+"""How often a refused send is tried again before the session fails."""
 
 
 def session_window(session: ChargingSession) -> ScheduleWindow:
@@ -199,6 +201,21 @@ class SessionRunner:
             except TransientFleetError as err:
                 await self._async_send_retry_or_fail(session, err)
                 return
+            except CommandFailedError as err:
+                # A car that is busy or just woke often says no once
+                # ("could_not_wake_buses", "timeout"): ask again a few times.
+                session.send_refusals += 1
+                await self.store.async_save()
+                if session.send_refusals <= MAX_SEND_REFUSALS:
+                    await self._async_send_retry_or_fail(session, err)
+                    return
+                LOGGER.warning(
+                    "Special charging for %s: the car refused the plan: %s",
+                    session.vehicle_name,
+                    err,
+                )
+                await self._async_send_failed(session, REASON_COMMAND_REFUSED)
+                return
             except HomeAssistantError as err:
                 LOGGER.warning(
                     "Special charging for %s: the car refused the plan: %s",
@@ -235,7 +252,12 @@ class SessionRunner:
                 session.vehicle_name,
                 err,
             )
-            await self._async_send_failed(session, REASON_SEND_DEADLINE)
+            await self._async_send_failed(
+                session,
+                REASON_COMMAND_REFUSED
+                if isinstance(err, CommandFailedError)
+                else REASON_SEND_DEADLINE,
+            )
             return
         LOGGER.info(
             "Special charging for %s: send failed (%s); retrying at %s",

@@ -128,6 +128,7 @@ class ChargingSession:
     schedule_not_ours: list[int] | None = None
     schedule_id: int | None = None
     legacy: bool = False
+    send_refusals: int = 0
     # What the cleanup has put back so far (a failed cleanup names the rest).
     cleanup_attempts: int = 0
     limit_restored: bool = False
@@ -225,6 +226,7 @@ class ChargingSession:
             "schedule_not_ours": self.schedule_not_ours,
             "schedule_id": self.schedule_id,
             "legacy": self.legacy,
+            "send_refusals": self.send_refusals,
             "cleanup_attempts": self.cleanup_attempts,
             "limit_restored": self.limit_restored,
             "schedule_removed": self.schedule_removed,
@@ -265,6 +267,7 @@ class ChargingSession:
             schedule_not_ours=data.get("schedule_not_ours"),
             schedule_id=data.get("schedule_id"),
             legacy=bool(data.get("legacy")),
+            send_refusals=int(data.get("send_refusals") or 0),
             cleanup_attempts=int(data.get("cleanup_attempts") or 0),
             limit_restored=bool(data.get("limit_restored")),
             schedule_removed=bool(data.get("schedule_removed")),
