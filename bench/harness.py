@@ -35,6 +35,7 @@ from tesla_fleet_sim import (
     VehicleConfig,
     api as sim_api,
     commands as sim_commands,
+    endpoints as sim_endpoints,
 )
 from tesla_fleet_sim.geo import distance_km
 
@@ -232,12 +233,12 @@ def _command_result(response: sim_api.ApiResponse) -> bool | None:
 ROUTES = {
     route.name: route
     for route in (
-        sim_api.LIST_VEHICLES,
-        sim_api.GET_VEHICLE,
-        sim_api.VEHICLE_DATA,
-        sim_api.WAKE_UP,
-        sim_api.COMMAND_ROUTE,
-        sim_api.PRODUCTS,
+        sim_endpoints.LIST_VEHICLES,
+        sim_endpoints.GET_VEHICLE,
+        sim_endpoints.VEHICLE_DATA,
+        sim_endpoints.WAKE_UP,
+        sim_endpoints.COMMAND_ROUTE,
+        sim_endpoints.PRODUCTS,
     )
 }
 
