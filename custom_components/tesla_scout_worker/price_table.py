@@ -44,6 +44,7 @@ class PriceTable:
         "smallest_slot",
         "spans",
         "starts",
+        "step",
         "whole_minutes",
     )
 
@@ -66,6 +67,14 @@ class PriceTable:
         # Whether every boundary is on a whole minute (as with real tariffs).
         self.whole_minutes = all(
             moment % SECONDS_PER_MINUTE == 0 for moment in self.boundaries
+        )
+        # The common length of contiguous slots of equal length (as day-ahead
+        # tariffs have), 0 otherwise: integrals then need no search.
+        lengths = {end - start for start, end, _ in slots}
+        self.step = (
+            lengths.pop()
+            if len(lengths) == 1 and len(self.spans) == 1 and self.whole_minutes
+            else 0
         )
         # The shortest slot length in seconds (one hour if there is none).
         self.smallest_slot = min(
@@ -109,15 +118,42 @@ class PriceTable:
         begins = self.boundaries[starting]
         shifted = [end - duration for end in self.boundaries[ending]]
         starts = [lowest, highest, *begins, *shifted]
+        if self.step:
+            after = self._uniform_after(starting, duration)
+            before = self._uniform_before(ending, duration)
+        else:
+            after = self.integrals(start + duration for start in begins)
+            before = self.integrals(shifted)
         areas = [
             *self._areas((lowest, highest), duration),
-            *differences(
-                self.integrals(start + duration for start in begins),
-                self.boundary_integrals[starting],
-            ),
-            *differences(self.boundary_integrals[ending], self.integrals(shifted)),
+            *differences(after, self.boundary_integrals[starting]),
+            *differences(self.boundary_integrals[ending], before),
         ]
         return starts, areas
+
+    def _uniform_after(self, boundaries: slice, duration: int) -> list[float]:
+        """Integrals ``duration`` after each boundary (equal, contiguous slots).
+
+        Boundary ``j`` is the start of slot ``j``, so the moment lies in slot
+        ``j + q`` at ``r`` seconds, with ``q, r = divmod(duration, step)``.
+        """
+        q, r = divmod(duration, self.step)
+        first, last = boundaries.start + q, boundaries.stop + q
+        if not r:
+            return self.cumulative[first:last]
+        cumulative, prices = self.cumulative, self.prices
+        return [cumulative[i] + prices[i] * r for i in range(first, last)]
+
+    def _uniform_before(self, boundaries: slice, duration: int) -> list[float]:
+        """Integrals ``duration`` before each boundary (equal, contiguous slots)."""
+        q, r = divmod(duration, self.step)
+        if not r:
+            return self.cumulative[boundaries.start - q : boundaries.stop - q]
+        cumulative, prices, inside = self.cumulative, self.prices, self.step - r
+        return [
+            cumulative[i] + prices[i] * inside
+            for i in range(boundaries.start - q - 1, boundaries.stop - q - 1)
+        ]
 
     def _areas(self, starts: Sequence[int], duration: int) -> list[float]:
         """Return the price integral of each block (fully priced)."""
