@@ -201,22 +201,15 @@ class SessionRunner:
             except TransientFleetError as err:
                 await self._async_send_retry_or_fail(session, err)
                 return
-            except CommandFailedError as err:
-                # A car that is busy or just woke often says no once
-                # ("could_not_wake_buses", "timeout"): ask again a few times.
-                session.send_refusals += 1
-                await self.store.async_save()
-                if session.send_refusals <= MAX_SEND_REFUSALS:
-                    await self._async_send_retry_or_fail(session, err)
-                    return
-                LOGGER.warning(
-                    "Special charging for %s: the car refused the plan: %s",
-                    session.vehicle_name,
-                    err,
-                )
-                await self._async_send_failed(session, REASON_COMMAND_REFUSED)
-                return
             except HomeAssistantError as err:
+                if isinstance(err, CommandFailedError):
+                    # A car that is busy or just woke often says no once
+                    # ("could_not_wake_buses", "timeout"): ask again a few times.
+                    session.send_refusals += 1
+                    await self.store.async_save()
+                    if session.send_refusals <= MAX_SEND_REFUSALS:
+                        await self._async_send_retry_or_fail(session, err)
+                        return
                 LOGGER.warning(
                     "Special charging for %s: the car refused the plan: %s",
                     session.vehicle_name,
