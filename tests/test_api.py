@@ -110,12 +110,12 @@ async def test_server_errors_not_billed(
 async def test_other_errors(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
 ) -> None:
-    """421 and other 4xx are mapped to our errors."""
+    """421 in the region Tesla names too and other 4xx are mapped to our errors."""
     client = loaded_entry.runtime_data.client
-    sim.faults.fail_next("/vehicle_data", 421)
+    sim.faults.fail_next("/vehicle_data", 421, count=2)
     with pytest.raises(WrongRegionError):
         await client.async_vehicle_data(vin)
-    sim.faults.fail_next("/vehicle_data", 403)
+    sim.faults.fail_next("/vehicle_data", 404)
     with pytest.raises(FleetError):
         await client.async_vehicle_data(vin)
 

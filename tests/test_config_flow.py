@@ -26,7 +26,8 @@ from custom_components.tesla_scout_worker.const import (
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from tesla_fleet_sim import AccountConfig, Simulator
+from homeassistant.helpers import issue_registry as ir
+from tesla_fleet_sim import AccountConfig, SimConfig, Simulator
 
 from .conftest import ACCOUNT
 
@@ -105,6 +106,7 @@ async def test_full_flow(
     assert authorize.query["client_id"] == "sim-client-id"
     assert "vehicle_charging_cmds" in authorize.query["scope"].split()
     assert authorize.query["prompt"] == "login"
+    assert authorize.query["require_requested_scopes"] == "true"
 
     await _sign_in(hass_client_no_auth, result["url"])
     result = await hass.config_entries.flow.async_configure(result["flow_id"])
@@ -279,6 +281,41 @@ async def test_reconfigure(hass: HomeAssistant, loaded_entry: MockConfigEntry) -
     )
     await hass.async_block_till_done()
     assert CONF_COMMANDS_URL not in loaded_entry.data
+
+
+@pytest.mark.parametrize(
+    "sim_config",
+    [SimConfig(accounts=[AccountConfig(refused_scopes=("vehicle_location",))])],
+)
+async def test_reconfigure_sign_in_again(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    """Signing in again from reconfigure gets every scope and clears the repair."""
+    issue_id = f"missing_scope_location_{loaded_entry.entry_id}"
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+    old = loaded_entry.data[CONF_TOKEN]["refresh_token"]
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_COMMANDS_URL: "https://proxy.local:4443", "sign_in_again": True},
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(loaded_entry.data[CONF_SERVER_URL])
+    # require_requested_scopes: the simulator's user cannot untick any scope.
+    await _sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old
+    assert loaded_entry.data[CONF_COMMANDS_URL] == "https://proxy.local:4443"
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert loaded_entry.runtime_data.client.location_granted
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    assert not [i for i in issues.issues if "conflict" in i[1]]
 
 
 async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:

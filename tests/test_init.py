@@ -72,8 +72,8 @@ def fleet_api_down(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
 
 
 def wrong_region(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
-    """The vehicle listing answers 421: the account lives in another region."""
-    sim.faults.fail_next("/api/1/vehicles", 421)
+    """The vehicle listing answers 421 also in the region Tesla names."""
+    sim.faults.fail_next("/api/1/vehicles", 421, count=2)
 
 
 def first_check_fails(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
@@ -104,11 +104,11 @@ def revoked_token(sim: Simulator, freezer: FrozenDateTimeFactory) -> None:
             0,
             id="fleet_api_503-retry",
         ),
-        # A 421 is a configuration error, not a retry.
+        # A 421 after following users/region is a configuration error.
         pytest.param(
             wrong_region,
             ConfigEntryState.SETUP_ERROR,
-            [("vehicles", 421)],
+            [("vehicles", 421), ("region", 200), ("vehicles", 421)],
             0,
             id="wrong_region_421-error",
         ),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryError,
     ConfigEntryNotReady,
     ImplementationUnavailableError,
 )
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     async_get_config_entry_implementation,
@@ -17,20 +21,23 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .api import FleetClient, FleetError, WrongRegionError
+from .api import FleetClient, FleetError, WrongRegionError, regional_server
 from .charge_control import ChargeControl
 from .const import (
     CONF_BILL_STATE_CHECKS,
     CONF_COMMANDS_URL,
+    CONF_FLEET_API_URL,
     CONF_REGION,
     CONF_SERVER_URL,
+    CONF_TOKEN,
     DEFAULT_BILL_STATE_CHECKS,
     DOMAIN,
     FLEET_API_SERVERS,
+    SCOPE_VEHICLE_LOCATION,
 )
 from .entity import account_device_info
 from .models import TeslaConfigEntry, TeslaRuntimeData
-from .oauth import TeslaOAuth2Implementation
+from .oauth import TeslaOAuth2Implementation, granted_scopes, token_region
 from .redact import install_log_redaction
 from .roster import async_setup_scout, vehicle_gone
 from .scout_memory import ScoutMemory, storage_key as scout_storage_key
@@ -56,12 +63,63 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
+ISSUE_MISSING_SCOPE_LOCATION = "missing_scope_location"
+
+
 def fleet_server(entry: TeslaConfigEntry) -> str:
-    """Return the Fleet API base URL for the entry's region or server override."""
-    if server := entry.data.get(CONF_SERVER_URL):
-        return str(server).rstrip("/")
+    """Return the Fleet API base URL for the entry.
+
+    The base URL Tesla named after a 421 (users/region) wins; with a server
+    override only its path is followed. Otherwise the override, or Tesla's
+    server of the entry's region.
+    """
+    override = entry.data.get(CONF_SERVER_URL)
+    override = str(override).rstrip("/") if override else None
+    if (named := entry.data.get(CONF_FLEET_API_URL)) and (
+        server := regional_server(str(named), override)
+    ):
+        return server
+    if override:
+        return override
     return FLEET_API_SERVERS.get(
         entry.data.get(CONF_REGION, "na"), FLEET_API_SERVERS["na"]
+    )
+
+
+def account_region(entry: TeslaConfigEntry) -> str:
+    """Return the account's region: the access token's ou_code, else the entry's."""
+    token = entry.data.get(CONF_TOKEN) or {}
+    region = token_region(str(token.get("access_token", "")))
+    if region in FLEET_API_SERVERS:
+        return region
+    return str(entry.data.get(CONF_REGION) or "na")
+
+
+def missing_scope_issue_id(entry: TeslaConfigEntry) -> str:
+    """Return the id of the entry's repair issue about the location scope."""
+    return f"{ISSUE_MISSING_SCOPE_LOCATION}_{entry.entry_id}"
+
+
+@callback
+def _async_location_scope_issue(
+    hass: HomeAssistant, entry: TeslaConfigEntry, granted: bool
+) -> None:
+    """Raise (or clear) the repair issue saying vehicle location is not granted."""
+    issue_id = missing_scope_issue_id(entry)
+    if granted:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_MISSING_SCOPE_LOCATION,
+        translation_placeholders={
+            "title": entry.title,
+            "scope": SCOPE_VEHICLE_LOCATION,
+        },
     )
 
 
@@ -78,7 +136,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         raise ConfigEntryError(
             translation_domain=DOMAIN, translation_key="credentials_unavailable"
         )
-    implementation = implementation.for_server(entry.data.get(CONF_SERVER_URL))
+    implementation = implementation.for_server(
+        entry.data.get(CONF_SERVER_URL), account_region(entry)
+    )
 
     tokens = TeslaTokenManager(hass, entry, implementation)
     entry.async_on_unload(tokens.async_stop)
@@ -97,12 +157,29 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     await usage.async_load()
     entry.async_on_unload(usage.async_stop)
 
+    scopes = granted_scopes(tokens.access_token)
+    location_granted = scopes is None or SCOPE_VEHICLE_LOCATION in scopes
+    _async_location_scope_issue(hass, entry, location_granted)
+
+    @callback
+    def region_found(region: str, base_url: str) -> None:
+        """Keep the region Tesla named; the client already uses it."""
+        hass.config_entries.async_update_entry(
+            entry,
+            data={**entry.data, CONF_REGION: region, CONF_FLEET_API_URL: base_url},
+        )
+
+    override = entry.data.get(CONF_SERVER_URL)
     client = FleetClient(
         async_get_clientsession(hass),
         tokens,
         usage,
         fleet_server(entry),
         entry.data.get(CONF_COMMANDS_URL),
+        server_override=str(override).rstrip("/") if override else None,
+        location_granted=location_granted,
+        on_region=region_found,
+        on_location_refused=lambda: _async_location_scope_issue(hass, entry, False),
     )
     try:
         listing = await client.async_list_vehicles()
@@ -167,3 +244,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> No
     await Store[dict[str, object]](
         hass, STORAGE_VERSION, scout_storage_key(entry.entry_id)
     ).async_remove()
+    ir.async_delete_issue(hass, DOMAIN, missing_scope_issue_id(entry))

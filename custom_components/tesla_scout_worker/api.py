@@ -18,7 +18,9 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession
 from tesla_fleet_api.exceptions import (
+    Forbidden,
     InvalidRegion,
+    InvalidScope,
     InvalidToken,
     LoginRequired,
     OAuthExpired,
@@ -28,10 +30,11 @@ from tesla_fleet_api.exceptions import (
 )
 from tesla_fleet_api.tesla.fleet import TeslaFleetApi
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
+from yarl import URL
 
 from homeassistant.exceptions import HomeAssistantError
 
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LOGGER, TESLA_API_HOST_SUFFIXES
 from .token_manager import TeslaTokenManager, TokenUnavailableError
 from .usage import ApiCategory, ApiUsage
 
@@ -43,6 +46,7 @@ VEHICLE_DATA_ENDPOINTS = (
     "vehicle_state",
     "charge_schedule_data",
 )
+LOCATION_DATA = "location_data"
 SERVER_ERROR = 500
 UNAUTHORIZED_ERRORS = (OAuthExpired, InvalidToken, LoginRequired)
 
@@ -112,6 +116,14 @@ class WrongRegionError(FleetError):
         super().__init__("wrong_region")
 
 
+class MissingScopesError(FleetError):
+    """Tesla refused a request for a scope the user did not grant (HTTP 403)."""
+
+    def __init__(self) -> None:
+        """Initialize."""
+        super().__init__("missing_scopes")
+
+
 class CommandFailedError(FleetError):
     """The car refused a command (result false)."""
 
@@ -132,6 +144,36 @@ def _retry_after(err: RateLimited) -> float:
     return 60.0
 
 
+def is_tesla_url(url: str) -> bool:
+    """Return True for an https URL on one of Tesla's API hosts."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    host = parsed.host or ""
+    return parsed.scheme == "https" and host.endswith(TESLA_API_HOST_SUFFIXES)
+
+
+def regional_server(named: str, override: str | None) -> str | None:
+    """Return the base URL to use for the base URL Tesla named (users/region).
+
+    Without a server override only Tesla's own https hosts are followed. With
+    one (e.g. the simulator) its origin is kept and the path Tesla named is
+    followed, so requests never leave the server the user chose. None when
+    ``named`` cannot be used.
+    """
+    try:
+        url = URL(named)
+    except ValueError:
+        return None
+    if override is None:
+        return str(url).rstrip("/") if is_tesla_url(named) else None
+    if not url.is_absolute():
+        return None
+    origin = URL(override).origin()
+    return str(origin.with_path(url.path)).rstrip("/")
+
+
 class FleetClient:
     """Make Fleet API requests for one account."""
 
@@ -142,8 +184,21 @@ class FleetClient:
         usage: ApiUsage,
         server: str,
         commands_server: str | None = None,
+        *,
+        server_override: str | None = None,
+        location_granted: bool = True,
+        on_region: Callable[[str, str], None] | None = None,
+        on_location_refused: Callable[[], None] | None = None,
     ) -> None:
-        """Initialize; commands_server is e.g. a tesla-http-proxy that signs."""
+        """Initialize; commands_server is e.g. a tesla-http-proxy that signs.
+
+        ``server_override``: the server URL the user entered (None: Tesla).
+        A 421 (wrong region) asks ``users/region`` for the account's base URL,
+        switches to it and calls ``on_region(region, base_url)``, once per
+        switch. ``location_granted``: whether the token has the
+        vehicle_location scope; when a 403 says otherwise location data is
+        no longer asked for and ``on_location_refused`` is called.
+        """
         self.tokens = tokens
         self.usage = usage
         self._session = session
@@ -151,6 +206,23 @@ class FleetClient:
         self._commands_server = (
             commands_server.rstrip("/") if commands_server else self._server
         )
+        self._server_override = server_override
+        self._region_lock = asyncio.Lock()
+        self._on_region = on_region
+        self._on_location_refused = on_location_refused
+        self.location_granted = location_granted
+
+    @property
+    def server(self) -> str:
+        """Return the Fleet API base URL in use."""
+        return self._server
+
+    @property
+    def vehicle_data_endpoints(self) -> tuple[str, ...]:
+        """Return what a check asks vehicle_data for (location only when granted)."""
+        if self.location_granted:
+            return VEHICLE_DATA_ENDPOINTS
+        return tuple(e for e in VEHICLE_DATA_ENDPOINTS if e != LOCATION_DATA)
 
     def _make_api(self, server: str, used: list[str]) -> TeslaFleetApi:
         """Return a library client for one request.
@@ -173,7 +245,7 @@ class FleetClient:
             charging_scope=False,
             energy_scope=False,
             partner_scope=False,
-            user_scope=False,
+            user_scope=True,
             vehicle_scope=False,
         )
 
@@ -183,10 +255,17 @@ class FleetClient:
         request: Callable[[TeslaFleetApi], Awaitable[dict[str, Any]]],
         *,
         commands: bool = False,
+        follow_region: bool = True,
     ) -> dict[str, Any]:
-        """Run request, count it when billed, refresh and retry once on 401."""
+        """Run request, count it when billed, refresh and retry once on 401.
+
+        A 421 switches to the account's region and retries once (unless
+        ``follow_region`` is False, as for the region lookup itself).
+        """
         try:
-            return await self._call_once_or_twice(category, request, commands)
+            return await self._call_once_or_twice(
+                category, request, commands, follow_region
+            )
         except TokenUnavailableError as err:
             reason = (err.translation_placeholders or {}).get("reason", "")
             raise TokenNotReadyError(str(reason)) from err
@@ -196,9 +275,11 @@ class FleetClient:
         category: ApiCategory,
         request: Callable[[TeslaFleetApi], Awaitable[dict[str, Any]]],
         commands: bool,
+        follow_region: bool,
     ) -> dict[str, Any]:
-        server = self._commands_server if commands else self._server
-        for attempt in (1, 2):
+        refreshed = relocated = False
+        while True:
+            server = self._commands_server if commands else self._server
             used: list[str] = []
             api = self._make_api(server, used)
             try:
@@ -206,11 +287,19 @@ class FleetClient:
                     result = await request(api)
             except UNAUTHORIZED_ERRORS:
                 self.usage.record(category)
-                if attempt == 2:
+                if refreshed:
                     raise UnauthorizedError from None
+                refreshed = True
                 LOGGER.debug("Fleet API answered 401; refreshing and retrying once")
                 if used:
                     await self.tokens.async_handle_unauthorized(used[-1])
+                continue
+            except InvalidRegion as err:
+                self._record_error(category, err)
+                if relocated or not follow_region:
+                    raise WrongRegionError from None
+                relocated = True
+                await self._async_follow_region(server)
                 continue
             except TeslaFleetError as err:
                 self._record_error(category, err)
@@ -219,7 +308,44 @@ class FleetClient:
                 raise FleetUnavailableError(type(err).__name__) from err
             self.usage.record(category)
             return result
-        raise UnauthorizedError  # pragma: no cover - the loop always returns
+
+    async def _async_follow_region(self, refused_by: str) -> None:
+        """Ask Tesla for the account's base URL after a 421 and switch to it.
+
+        ``users/region`` answers in every region, so it is asked where the
+        421 came from. Raises WrongRegionError when no other base URL is named.
+        """
+        async with self._region_lock:
+            if refused_by not in (self._server, self._commands_server):
+                return  # another request switched already
+            try:
+                result = await self._call(
+                    ApiCategory.DATA,
+                    lambda api: self._region_of(api, refused_by),
+                    follow_region=False,
+                )
+            except FleetError as err:
+                raise WrongRegionError from err
+            response = result.get("response") or {}
+            region = str(response.get("region") or "")
+            named = str(response.get("fleet_api_base_url") or "")
+            server = regional_server(named, self._server_override)
+            if not region or server is None or server == self._server:
+                raise WrongRegionError
+            LOGGER.info(
+                "The Tesla account lives in region %s; using its Fleet API server",
+                region,
+            )
+            if self._commands_server == self._server:
+                self._commands_server = server
+            self._server = server
+            if self._on_region is not None:
+                self._on_region(region, named)
+
+    @staticmethod
+    async def _region_of(api: TeslaFleetApi, server: str) -> dict[str, Any]:
+        api.server = server
+        return await api.user.region()
 
     def _record_error(self, category: ApiCategory, err: TeslaFleetError) -> None:
         if err.status is not None and err.status < SERVER_ERROR:
@@ -244,14 +370,42 @@ class FleetClient:
         return dict(result.get("response") or {})
 
     async def async_vehicle_data(
-        self, vin: str, endpoints: tuple[str, ...] = VEHICLE_DATA_ENDPOINTS
+        self, vin: str, endpoints: tuple[str, ...] | None = None
     ) -> dict[str, Any]:
-        """Return live data; raises VehicleAsleepError when the car sleeps."""
+        """Return live data; raises VehicleAsleepError when the car sleeps.
+
+        Without ``endpoints``: what a check needs (vehicle_data_endpoints). A
+        403 "missing scopes" while location data was asked for means the
+        vehicle_location scope is gone: it is not asked for again and the
+        request is repeated without it.
+        """
+        wanted = self.vehicle_data_endpoints if endpoints is None else endpoints
+        try:
+            return await self._vehicle_data(vin, wanted)
+        except MissingScopesError:
+            if LOCATION_DATA not in wanted:
+                raise
+            self._location_refused()
+            return await self._vehicle_data(
+                vin, tuple(e for e in wanted if e != LOCATION_DATA)
+            )
+
+    async def _vehicle_data(
+        self, vin: str, endpoints: tuple[str, ...]
+    ) -> dict[str, Any]:
         result = await self._call(
             ApiCategory.DATA,
             lambda api: self._vehicle(api, vin).vehicle_data(list(endpoints)),
         )
         return dict(result.get("response") or {})
+
+    def _location_refused(self) -> None:
+        LOGGER.warning(
+            "Tesla refused location data: the vehicle_location scope is not granted"
+        )
+        self.location_granted = False
+        if self._on_location_refused is not None:
+            self._on_location_refused()
 
     async def async_wake_up(self, vin: str) -> str:
         """Ask the car to wake; return the state reported right now."""
@@ -302,6 +456,17 @@ def _translate(err: TeslaFleetError) -> FleetError:
         return RateLimitedError(_retry_after(err))
     if isinstance(err, InvalidRegion):
         return WrongRegionError()
+    if isinstance(err, InvalidScope) or (
+        isinstance(err, Forbidden) and "missing scope" in _error_text(err).lower()
+    ):
+        return MissingScopesError()
     if err.status is not None and err.status >= SERVER_ERROR:
         return FleetUnavailableError(f"HTTP {err.status}")
     return FleetError("api_error", error=type(err).__name__)
+
+
+def _error_text(err: TeslaFleetError) -> str:
+    """Return the error field of the body Tesla sent (empty when none)."""
+    if isinstance(err.data, dict):
+        return str(err.data.get("error") or "")
+    return str(err.data or "")

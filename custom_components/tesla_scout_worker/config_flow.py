@@ -11,6 +11,7 @@ from yarl import URL
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -62,6 +63,7 @@ DEFAULT_TITLE = "Tesla account"
 SECTION_SCOUT = "scout"
 SECTION_CHARGING = "charging"
 SECTION_ADVANCED = "advanced"
+CONF_SIGN_IN_AGAIN = "sign_in_again"
 
 
 def valid_url(value: str) -> bool:
@@ -85,6 +87,7 @@ class TeslaScoutWorkerFlowHandler(
         """Initialize."""
         super().__init__()
         self._server_url: str | None = None
+        self._reconfigured: dict[str, Any] | None = None
 
     @property
     def logger(self) -> logging.Logger:
@@ -157,6 +160,16 @@ class TeslaScoutWorkerFlowHandler(
                 self._get_reauth_entry(),
                 data_updates={CONF_TOKEN: token, CONF_REGION: region},
             )
+        if self.source == SOURCE_RECONFIGURE:
+            self._abort_if_unique_id_mismatch(reason="wrong_account")
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(),
+                data={
+                    **(self._reconfigured or {}),
+                    CONF_TOKEN: token,
+                    CONF_REGION: region,
+                },
+            )
         self._abort_if_unique_id_configured()
         id_claims = decode_jwt_claims(str(token.get("id_token", "")))
         title = str(id_claims.get("email") or DEFAULT_TITLE)
@@ -182,7 +195,11 @@ class TeslaScoutWorkerFlowHandler(
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change non-secret settings: the commands endpoint (signing proxy)."""
+        """Change the commands endpoint (signing proxy); optionally sign in again.
+
+        Signing in again gets a token with the scopes now granted (e.g. after
+        allowing vehicle location in the Tesla account).
+        """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -194,6 +211,10 @@ class TeslaScoutWorkerFlowHandler(
                 data.pop(CONF_COMMANDS_URL, None)
                 if commands_url:
                     data[CONF_COMMANDS_URL] = commands_url.rstrip("/")
+                if user_input.get(CONF_SIGN_IN_AGAIN):
+                    self._reconfigured = data
+                    self._server_url = entry.data.get(CONF_SERVER_URL)
+                    return await self.async_step_pick_implementation()
                 return self.async_update_reload_and_abort(entry, data=data)
         schema = probatio.Schema(
             {
@@ -202,7 +223,8 @@ class TeslaScoutWorkerFlowHandler(
                     description={
                         "suggested_value": entry.data.get(CONF_COMMANDS_URL, "")
                     },
-                ): str
+                ): str,
+                probatio.Optional(CONF_SIGN_IN_AGAIN, default=False): bool,
             }
         )
         return self.async_show_form(

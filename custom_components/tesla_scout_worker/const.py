@@ -12,6 +12,7 @@ LOGGER = logging.getLogger(__package__)
 # Tesla OAuth endpoints and scopes.
 AUTHORIZE_URL: Final = "https://auth.tesla.com/oauth2/v3/authorize"
 TOKEN_URL: Final = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token"
+TOKEN_URL_CN: Final = "https://auth.tesla.cn/oauth2/v3/token"  # ou_code CN
 AUTHORIZE_PATH: Final = "/oauth2/v3/authorize"
 TOKEN_PATH: Final = "/oauth2/v3/token"
 SCOPES: Final = (
@@ -22,6 +23,7 @@ SCOPES: Final = (
     "vehicle_cmds",
     "vehicle_charging_cmds",
 )
+SCOPE_VEHICLE_LOCATION: Final = "vehicle_location"
 
 # Fleet API servers by region (the token's ou_code claim).
 FLEET_API_SERVERS: Final = {
@@ -29,12 +31,15 @@ FLEET_API_SERVERS: Final = {
     "eu": "https://fleet-api.prd.eu.vn.cloud.tesla.com",
     "cn": "https://fleet-api.prd.cn.vn.cloud.tesla.cn",
 }
+# Hosts a base URL named by Tesla (GET /api/1/users/region) may have.
+TESLA_API_HOST_SUFFIXES: Final = (".tesla.com", ".tesla.cn")
 
 # Config entry data keys.
 CONF_TOKEN: Final = "token"
 CONF_REGION: Final = "region"
 CONF_SERVER_URL: Final = "server_url"
 CONF_COMMANDS_URL: Final = "commands_url"
+CONF_FLEET_API_URL: Final = "fleet_api_url"  # what users/region answered after 421
 
 # Option keys (defaults below).
 CONF_HOME_ZONE: Final = "home_zone"

@@ -115,6 +115,11 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
         ) is not None:
             self.data = known
 
+    @property
+    def location_granted(self) -> bool:
+        """Whether the token allows reading where the car is."""
+        return self._client.location_granted
+
     async def _async_state(self) -> str:
         if self._listed_state is not None:
             state, self._listed_state = self._listed_state, None

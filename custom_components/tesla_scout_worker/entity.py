@@ -18,6 +18,9 @@ from .models import TeslaConfigEntry
 from .roster import signal_new_vehicle
 from .vehicle import TeslaVehicle
 
+LOCATION_ENTITY_KEYS = frozenset({"location", "at_home", "distance_home"})
+"""Entities that need the vehicle_location scope."""
+
 
 def account_device_info(entry: TeslaConfigEntry) -> DeviceInfo:
     """Return the device that stands for the Tesla account (its Fleet API access)."""
@@ -58,7 +61,15 @@ class VehicleEntity(CoordinatorEntity[VehicleCoordinator]):
 
     @property
     def available(self) -> bool:
-        """Available while Tesla's server was reached within the stale limit."""
+        """Available while Tesla's server was reached within the stale limit.
+
+        Location entities need the vehicle_location scope too.
+        """
+        if (
+            self.entity_description.key in LOCATION_ENTITY_KEYS
+            and not self.coordinator.location_granted
+        ):
+            return False
         data = self.coordinator.data
         return data is not None and dt_util.utcnow() - data.checked_at <= STALE_AFTER
 

@@ -22,7 +22,15 @@ from homeassistant.exceptions import (
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .const import AUTHORIZE_PATH, AUTHORIZE_URL, LOGGER, SCOPES, TOKEN_PATH, TOKEN_URL
+from .const import (
+    AUTHORIZE_PATH,
+    AUTHORIZE_URL,
+    LOGGER,
+    SCOPES,
+    TOKEN_PATH,
+    TOKEN_URL,
+    TOKEN_URL_CN,
+)
 
 TOKEN_REQUEST_TIMEOUT = ClientTimeout(total=30)
 
@@ -83,6 +91,22 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
+def token_region(access_token: str) -> str | None:
+    """Return the region (na, eu, cn) the access token's ou_code claim names."""
+    region = decode_jwt_claims(access_token).get("ou_code")
+    return region.lower() if isinstance(region, str) and region else None
+
+
+def granted_scopes(access_token: str) -> frozenset[str] | None:
+    """Return the scopes of the access token's scp claim; None when it has none."""
+    scopes = decode_jwt_claims(access_token).get("scp")
+    if isinstance(scopes, str):
+        return frozenset(scopes.split())
+    if isinstance(scopes, list):
+        return frozenset(str(scope) for scope in scopes)
+    return None
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     """Parse a Retry-After header given in seconds."""
     if value is None:
@@ -102,27 +126,40 @@ class TeslaOAuth2Implementation(AuthImplementation):
         auth_domain: str,
         credential: ClientCredential,
         server_url: str | None = None,
+        region: str | None = None,
     ) -> None:
-        """Initialize for Tesla, or for a compatible server at server_url."""
+        """Initialize for Tesla, or for a compatible server at server_url.
+
+        ``region`` is the account's (the token's ou_code) when known: Chinese
+        accounts refresh their tokens at auth.tesla.cn.
+        """
         if server_url:
             base = server_url.rstrip("/")
             server = AuthorizationServer(base + AUTHORIZE_PATH, base + TOKEN_PATH)
         else:
-            server = AuthorizationServer(AUTHORIZE_URL, TOKEN_URL)
+            token_url = TOKEN_URL_CN if region == "cn" else TOKEN_URL
+            server = AuthorizationServer(AUTHORIZE_URL, token_url)
         super().__init__(hass, auth_domain, credential, server)
         self._credential = credential
         self.server_url = server_url
+        self.region = region
 
-    def for_server(self, server_url: str | None) -> TeslaOAuth2Implementation:
-        """Return the same credentials pointed at another server."""
+    def for_server(
+        self, server_url: str | None, region: str | None = None
+    ) -> TeslaOAuth2Implementation:
+        """Return the same credentials pointed at another server (or region)."""
         return TeslaOAuth2Implementation(
-            self.hass, self.domain, self._credential, server_url
+            self.hass, self.domain, self._credential, server_url, region
         )
 
     @property
     def extra_authorize_data(self) -> dict[str, Any]:
-        """Ask for the scopes this integration needs and a fresh login."""
-        return {"prompt": "login", "scope": " ".join(SCOPES)}
+        """Ask for the scopes this integration needs, all of them, and a fresh login."""
+        return {
+            "prompt": "login",
+            "scope": " ".join(SCOPES),
+            "require_requested_scopes": "true",
+        }
 
     async def _token_request(self, data: dict[str, Any]) -> dict[str, Any]:
         """Make a token request.

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import ClientError
 
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_RECONFIGURE, ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
@@ -536,7 +536,11 @@ class TeslaTokenManager:
         entry_token = self.entry.data[CONF_TOKEN]
         if entry_token.get("refresh_token") == self._token.get("refresh_token"):
             return
-        if any(self.entry.async_get_active_flows(self.hass, {SOURCE_REAUTH})):
+        if any(
+            self.entry.async_get_active_flows(
+                self.hass, {SOURCE_REAUTH, SOURCE_RECONFIGURE}
+            )
+        ):
             return
         LOGGER.warning(
             "The stored refresh token was changed outside the token manager; "
