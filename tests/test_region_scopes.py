@@ -23,6 +23,7 @@ from custom_components.tesla_scout_worker.api import (
     is_tesla_url,
     regional_server,
 )
+from custom_components.tesla_scout_worker.charge_control import SEND_ENDPOINTS
 from custom_components.tesla_scout_worker.const import (
     CONF_FLEET_API_URL,
     CONF_REGION,
@@ -295,6 +296,13 @@ async def test_location_scope_refused(
     )
     assert state(hass, f"binary_sensor.{CAR}_plugged_in") in ("on", "off")
     assert state(hass, f"binary_sensor.{CAR}_charging") in ("on", "off")
+    # Sessions name location_data too: it is left out, not refused.
+    data = await loaded_entry.runtime_data.client.async_vehicle_data(
+        VIN, SEND_ENDPOINTS
+    )
+    assert data["charge_state"]
+    assert "latitude" not in data["drive_state"]
+    assert sim.api_requests("data")[-1].status == 200
     issue = location_issue(hass, loaded_entry)
     assert issue is not None
     assert issue.translation_key == "missing_scope_location"

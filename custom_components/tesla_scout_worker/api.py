@@ -217,13 +217,6 @@ class FleetClient:
         """Return the Fleet API base URL in use."""
         return self._server
 
-    @property
-    def vehicle_data_endpoints(self) -> tuple[str, ...]:
-        """Return what a check asks vehicle_data for (location only when granted)."""
-        if self.location_granted:
-            return VEHICLE_DATA_ENDPOINTS
-        return tuple(e for e in VEHICLE_DATA_ENDPOINTS if e != LOCATION_DATA)
-
     def _make_api(self, server: str, used: list[str]) -> TeslaFleetApi:
         """Return a library client for one request.
 
@@ -374,21 +367,22 @@ class FleetClient:
     ) -> dict[str, Any]:
         """Return live data; raises VehicleAsleepError when the car sleeps.
 
-        Without ``endpoints``: what a check needs (vehicle_data_endpoints). A
+        Without ``endpoints``: what a check needs. Location data is asked
+        for only while the vehicle_location scope is granted; a
         403 "missing scopes" while location data was asked for means the
         vehicle_location scope is gone: it is not asked for again and the
         request is repeated without it.
         """
-        wanted = self.vehicle_data_endpoints if endpoints is None else endpoints
+        wanted = VEHICLE_DATA_ENDPOINTS if endpoints is None else endpoints
+        if not self.location_granted:
+            wanted = _without_location(wanted)
         try:
             return await self._vehicle_data(vin, wanted)
         except MissingScopesError:
             if LOCATION_DATA not in wanted:
                 raise
             self._location_refused()
-            return await self._vehicle_data(
-                vin, tuple(e for e in wanted if e != LOCATION_DATA)
-            )
+            return await self._vehicle_data(vin, _without_location(wanted))
 
     async def _vehicle_data(
         self, vin: str, endpoints: tuple[str, ...]
@@ -463,6 +457,10 @@ def _translate(err: TeslaFleetError) -> FleetError:
     if err.status is not None and err.status >= SERVER_ERROR:
         return FleetUnavailableError(f"HTTP {err.status}")
     return FleetError("api_error", error=type(err).__name__)
+
+
+def _without_location(endpoints: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(e for e in endpoints if e != LOCATION_DATA)
 
 
 def _error_text(err: TeslaFleetError) -> str:
