@@ -443,13 +443,11 @@ COMMANDS = frozenset(
 
 
 def _translate(err: TeslaFleetError) -> FleetError:
-    """Map a library error to ours."""
+    """Map a library error to ours (a 421 is handled where it is caught)."""
     if isinstance(err, VehicleOffline):
         return VehicleAsleepError()
     if isinstance(err, RateLimited):
         return RateLimitedError(_retry_after(err))
-    if isinstance(err, InvalidRegion):
-        return WrongRegionError()
     if isinstance(err, InvalidScope) or (
         isinstance(err, Forbidden) and "missing scope" in _error_text(err).lower()
     ):
