@@ -26,6 +26,7 @@ from homeassistant.helpers.storage import Store
 
 from .charging_needs import ChargingNeed
 from .charging_plan import (
+    ERROR_INVALID_STORED_PLAN,
     ChargingPlan,
 )
 from .const import DOMAIN
@@ -247,7 +248,7 @@ class ChargingSession:
         created_at = _parse(data["created_at"])
         ready_by = _parse(data["ready_by"])
         if created_at is None or ready_by is None:
-            raise PlanInputError("invalid_stored_plan", "session without times")
+            raise PlanInputError(ERROR_INVALID_STORED_PLAN, "session without times")
         return cls(
             id=str(data["id"]),
             vin=str(data["vin"]),
