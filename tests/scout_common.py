@@ -49,9 +49,16 @@ def next_local_midnight() -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def prepare_home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    """Start at local midnight, in the car's time zone, with zone.home at its home."""
-    freezer.move_to(next_local_midnight())
+async def prepare_home(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    start: datetime | None = None,
+) -> None:
+    """Start at ``start`` (default: local midnight) in the car's time zone.
+
+    zone.home is at the car's home.
+    """
+    freezer.move_to(start or next_local_midnight())
     await hass.config.async_set_time_zone(TIME_ZONE)
     hass.config.latitude = HOME.lat
     hass.config.longitude = HOME.lon

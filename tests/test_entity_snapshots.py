@@ -26,12 +26,11 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
 
 from .conftest import find_device
-from .scout_common import HOME, TIME_ZONE, VIN
+from .scout_common import TIME_ZONE, VIN, prepare_home
 
 WARSAW = dt_util.get_time_zone(TIME_ZONE)
 assert WARSAW is not None
@@ -59,11 +58,7 @@ def scout_polling() -> bool:
 @pytest.fixture
 async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     """Freeze the clock; run in the car's time zone with zone.home at its home."""
-    freezer.move_to(NOW)
-    await hass.config.async_set_time_zone(TIME_ZONE)
-    hass.config.latitude = HOME.lat
-    hass.config.longitude = HOME.lon
-    assert await async_setup_component(hass, "zone", {})
+    await prepare_home(hass, freezer, NOW)
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
 from tesla_fleet_sim.schedules import ChargeSchedule
@@ -49,7 +48,7 @@ from .common import (
     plan_special_charging,
     press_force_update,
 )
-from .scout_common import CAR, HOME, TIME_ZONE, VIN, state
+from .scout_common import CAR, HOME, TIME_ZONE, VIN, prepare_home, state
 
 WARSAW = dt_util.get_time_zone(TIME_ZONE)
 assert WARSAW is not None
@@ -76,11 +75,7 @@ def scout_polling() -> bool:
 @pytest.fixture
 async def home(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
     """17:00 in the car's time zone, zone.home at its home."""
-    freezer.move_to(SEEN)
-    await hass.config.async_set_time_zone(TIME_ZONE)
-    hass.config.latitude = HOME.lat
-    hass.config.longitude = HOME.lon
-    assert await async_setup_component(hass, "zone", {})
+    await prepare_home(hass, freezer, SEEN)
 
 
 @pytest.fixture
