@@ -9,12 +9,18 @@ from aiohttp import ClientSession
 import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.test_util.aiohttp import (
+    AiohttpClientMocker,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.tesla_scout_worker.config_flow import valid_url
 from custom_components.tesla_scout_worker.const import (
+    AUTH_REGION_CHINA,
+    AUTHORIZE_URL_CN,
     CONF_ARRIVAL_ENTITIES,
+    CONF_AUTH_REGION,
     CONF_COMMANDS_URL,
     CONF_IDLE_INTERVAL,
     CONF_OFF_PEAK_LIMIT,
@@ -22,14 +28,16 @@ from custom_components.tesla_scout_worker.const import (
     CONF_SERVER_URL,
     CONF_TOKEN,
     DOMAIN,
+    TOKEN_URL_CN,
 )
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from tesla_fleet_sim import AccountConfig, SimConfig, Simulator
+from tesla_fleet_sim.partners import new_key_pair
 
-from .conftest import ACCOUNT
+from .conftest import ACCOUNT, CLIENT_ID
 
 pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
 
@@ -162,6 +170,37 @@ async def test_tesla_server_by_default(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith("https://auth.tesla.com/oauth2/v3/authorize?")
+
+
+async def test_china_signs_in_at_tesla_cn(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    """Mainland China chosen: sign-in page and code exchange at auth.tesla.cn."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"advanced": {CONF_AUTH_REGION: AUTH_REGION_CHINA}}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    authorize = URL(result["url"])
+    assert str(authorize.with_query(None)) == AUTHORIZE_URL_CN
+
+    aioclient_mock.post(
+        TOKEN_URL_CN,
+        json={"access_token": "not-a-jwt", "refresh_token": "r", "expires_in": 60},
+    )
+    client = await hass_client_no_auth()
+    callback = await client.get(
+        f"/auth/external/callback?code=abc&state={authorize.query['state']}"
+    )
+    assert callback.status == 200
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_token"
+    assert [call[1] for call in aioclient_mock.mock_calls] == [URL(TOKEN_URL_CN)]
 
 
 @pytest.mark.parametrize(
@@ -400,6 +439,8 @@ async def test_unknown_region_uses_north_america(
     """An ou_code without a known Fleet API server falls back to "na"."""
     account = sim.config.accounts[0]
     sim.config.accounts[0] = replace(account, region="xx")
+    domain, pem = "app.example.com", new_key_pair()[1]
+    sim.partners.register(CLIENT_ID, "xx", domain, pem, sim.update())
     result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].data[CONF_REGION] == "na"

@@ -21,7 +21,13 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .api import FleetClient, FleetError, WrongRegionError, regional_server
+from .api import (
+    FleetClient,
+    FleetError,
+    NotRegisteredFleetError,
+    WrongRegionError,
+    server_for,
+)
 from .charge_control import ChargeControl
 from .const import (
     CONF_BILL_STATE_CHECKS,
@@ -64,26 +70,12 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 ISSUE_MISSING_SCOPE_LOCATION = "missing_scope_location"
+ISSUE_NOT_REGISTERED = "app_not_registered"
 
 
 def fleet_server(entry: TeslaConfigEntry) -> str:
-    """Return the Fleet API base URL for the entry.
-
-    The base URL Tesla named after a 421 (users/region) wins; with a server
-    override only its path is followed. Otherwise the override, or Tesla's
-    server of the entry's region.
-    """
-    override = entry.data.get(CONF_SERVER_URL)
-    override = str(override).rstrip("/") if override else None
-    if (named := entry.data.get(CONF_FLEET_API_URL)) and (
-        server := regional_server(str(named), override)
-    ):
-        return server
-    if override:
-        return override
-    return FLEET_API_SERVERS.get(
-        entry.data.get(CONF_REGION, "na"), FLEET_API_SERVERS["na"]
-    )
+    """Return the Fleet API base URL for the entry (see api.server_for)."""
+    return server_for(entry.data)
 
 
 def account_region(entry: TeslaConfigEntry) -> str:
@@ -120,6 +112,29 @@ def _async_location_scope_issue(
             "title": entry.title,
             "scope": SCOPE_VEHICLE_LOCATION,
         },
+    )
+
+
+def not_registered_issue_id(entry: TeslaConfigEntry) -> str:
+    """Return the id of the entry's repair issue about the app's registration."""
+    return f"{ISSUE_NOT_REGISTERED}_{entry.entry_id}"
+
+
+@callback
+def _async_not_registered_issue(hass: HomeAssistant, entry: TeslaConfigEntry) -> None:
+    """Raise the fixable repair: register the app in the account's region."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        not_registered_issue_id(entry),
+        is_fixable=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_NOT_REGISTERED,
+        translation_placeholders={
+            "title": entry.title,
+            "server": server_for(entry.data),
+        },
+        data={"entry_id": entry.entry_id},
     )
 
 
@@ -163,11 +178,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
 
     @callback
     def region_found(region: str, base_url: str) -> None:
-        """Keep the region Tesla named; the client already uses it."""
-        hass.config_entries.async_update_entry(
-            entry,
-            data={**entry.data, CONF_REGION: region, CONF_FLEET_API_URL: base_url},
-        )
+        """Keep the base URL (and known region) Tesla named; the client uses it."""
+        data = {**entry.data, CONF_FLEET_API_URL: base_url}
+        if region in FLEET_API_SERVERS:
+            data[CONF_REGION] = region
+        hass.config_entries.async_update_entry(entry, data=data)
 
     override = entry.data.get(CONF_SERVER_URL)
     client = FleetClient(
@@ -180,9 +195,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         location_granted=location_granted,
         on_region=region_found,
         on_location_refused=lambda: _async_location_scope_issue(hass, entry, False),
+        on_not_registered=lambda: _async_not_registered_issue(hass, entry),
     )
     try:
         listing = await client.async_list_vehicles()
+    except NotRegisteredFleetError as err:
+        # The repair registers the app and reloads the entry; no retry loop.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="app_not_registered"
+        ) from err
     except WrongRegionError as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN, translation_key="wrong_region"
@@ -191,6 +212,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN, translation_key="setup_failed"
         ) from err
+
+    ir.async_delete_issue(hass, DOMAIN, not_registered_issue_id(entry))
 
     # The account device first: vehicle devices name it as their via device.
     account_device = dr.async_get(hass).async_get_or_create(
@@ -245,3 +268,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> No
         hass, STORAGE_VERSION, scout_storage_key(entry.entry_id)
     ).async_remove()
     ir.async_delete_issue(hass, DOMAIN, missing_scope_issue_id(entry))
+    ir.async_delete_issue(hass, DOMAIN, not_registered_issue_id(entry))

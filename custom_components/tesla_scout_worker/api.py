@@ -13,7 +13,7 @@ never look into the token manager.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import ClientError, ClientSession
@@ -24,6 +24,7 @@ from tesla_fleet_api.exceptions import (
     InvalidToken,
     LoginRequired,
     OAuthExpired,
+    PreconditionFailed,
     RateLimited,
     TeslaFleetError,
     VehicleOffline,
@@ -34,7 +35,15 @@ from yarl import URL
 
 from homeassistant.exceptions import HomeAssistantError
 
-from .const import DOMAIN, LOGGER, TESLA_API_HOST_SUFFIXES
+from .const import (
+    CONF_FLEET_API_URL,
+    CONF_REGION,
+    CONF_SERVER_URL,
+    DOMAIN,
+    FLEET_API_SERVERS,
+    LOGGER,
+    TESLA_API_HOST_SUFFIXES,
+)
 from .token_manager import TeslaTokenManager, TokenUnavailableError
 from .usage import ApiCategory, ApiUsage
 
@@ -116,6 +125,14 @@ class WrongRegionError(FleetError):
         super().__init__("wrong_region")
 
 
+class NotRegisteredFleetError(FleetError):
+    """The app is not registered in the account's region (HTTP 412)."""
+
+    def __init__(self) -> None:
+        """Initialize."""
+        super().__init__("app_not_registered")
+
+
 class MissingScopesError(FleetError):
     """Tesla refused a request for a scope the user did not grant (HTTP 403)."""
 
@@ -174,6 +191,24 @@ def regional_server(named: str, override: str | None) -> str | None:
     return str(origin.with_path(url.path)).rstrip("/")
 
 
+def server_for(data: Mapping[str, Any]) -> str:
+    """Return the Fleet API base URL for a config entry's data.
+
+    The base URL Tesla named after a 421 (users/region) wins; with a server
+    override only its path is followed. Otherwise the override, or Tesla's
+    server of the entry's region.
+    """
+    override = data.get(CONF_SERVER_URL)
+    override = str(override).rstrip("/") if override else None
+    if (named := data.get(CONF_FLEET_API_URL)) and (
+        server := regional_server(str(named), override)
+    ):
+        return server
+    if override:
+        return override
+    return FLEET_API_SERVERS.get(data.get(CONF_REGION, "na"), FLEET_API_SERVERS["na"])
+
+
 class FleetClient:
     """Make Fleet API requests for one account."""
 
@@ -189,6 +224,7 @@ class FleetClient:
         location_granted: bool = True,
         on_region: Callable[[str, str], None] | None = None,
         on_location_refused: Callable[[], None] | None = None,
+        on_not_registered: Callable[[], None] | None = None,
     ) -> None:
         """Initialize; commands_server is e.g. a tesla-http-proxy that signs.
 
@@ -198,6 +234,8 @@ class FleetClient:
         switch. ``location_granted``: whether the token has the
         vehicle_location scope; when a 403 says otherwise location data is
         no longer asked for and ``on_location_refused`` is called.
+        A 412 (app not registered in the account's region) calls
+        ``on_not_registered``.
         """
         self.tokens = tokens
         self.usage = usage
@@ -210,6 +248,7 @@ class FleetClient:
         self._region_lock = asyncio.Lock()
         self._on_region = on_region
         self._on_location_refused = on_location_refused
+        self._on_not_registered = on_not_registered
         self.location_granted = location_granted
 
     @property
@@ -294,6 +333,14 @@ class FleetClient:
                 relocated = True
                 await self._async_follow_region(server)
                 continue
+            except PreconditionFailed:
+                self.usage.record(category)
+                LOGGER.warning(
+                    "Tesla answered 412: the app is not registered in this region"
+                )
+                if self._on_not_registered is not None:
+                    self._on_not_registered()
+                raise NotRegisteredFleetError from None
             except TeslaFleetError as err:
                 self._record_error(category, err)
                 raise _translate(err) from None
@@ -317,6 +364,8 @@ class FleetClient:
                     lambda api: self._region_of(api, refused_by),
                     follow_region=False,
                 )
+            except NotRegisteredFleetError:
+                raise
             except FleetError as err:
                 raise WrongRegionError from err
             response = result.get("response") or {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import logging
-from typing import Any
+from typing import Any, cast
 
 import probatio
 from yarl import URL
@@ -19,16 +19,23 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import config_entry_oauth2_flow, selector
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
+from .api import server_for
 from .const import (
+    AUTH_REGION_CHINA,
+    AUTH_REGION_GLOBAL,
     CONF_ARRIVAL_ENTITIES,
     CONF_ASLEEP_INTERVAL,
+    CONF_AUTH_REGION,
     CONF_BATTERY_CAPACITY,
     CONF_BILL_STATE_CHECKS,
     CONF_CALENDAR_ENTITY,
     CONF_CHARGING_POWER,
     CONF_COMMANDS_URL,
     CONF_DAILY_CHECK_TIME,
+    CONF_DOMAIN,
+    CONF_FLEET_API_URL,
     CONF_HOME_ZONE,
     CONF_IDLE_INTERVAL,
     CONF_LEAD_TIME,
@@ -58,6 +65,15 @@ from .const import (
     LOGGER,
 )
 from .oauth import TeslaOAuth2Implementation, decode_jwt_claims
+from .registration import (
+    PUBLIC_KEY_PATH,
+    AppCredentials,
+    NotRegisteredError,
+    RegistrationError,
+    async_account_region,
+    async_register_app,
+    normalize_domain,
+)
 
 DEFAULT_TITLE = "Tesla account"
 SECTION_SCOUT = "scout"
@@ -87,7 +103,10 @@ class TeslaScoutWorkerFlowHandler(
         """Initialize."""
         super().__init__()
         self._server_url: str | None = None
+        self._auth_region: str | None = None
         self._reconfigured: dict[str, Any] | None = None
+        self._new_entry: dict[str, Any] = {}
+        self._title = DEFAULT_TITLE
 
     @property
     def logger(self) -> logging.Logger:
@@ -119,11 +138,25 @@ class TeslaScoutWorkerFlowHandler(
                 errors["base"] = "invalid_url"
             else:
                 self._server_url = server_url.rstrip("/") or None
+                if advanced.get(CONF_AUTH_REGION) == AUTH_REGION_CHINA:
+                    self._auth_region = AUTH_REGION_CHINA
                 return await self.async_step_pick_implementation()
         schema = probatio.Schema(
             {
                 probatio.Required(SECTION_ADVANCED): section(
-                    probatio.Schema({probatio.Optional(CONF_SERVER_URL): str}),
+                    probatio.Schema(
+                        {
+                            probatio.Required(
+                                CONF_AUTH_REGION, default=AUTH_REGION_GLOBAL
+                            ): selector.SelectSelector(
+                                selector.SelectSelectorConfig(
+                                    options=[AUTH_REGION_GLOBAL, AUTH_REGION_CHINA],
+                                    translation_key=CONF_AUTH_REGION,
+                                )
+                            ),
+                            probatio.Optional(CONF_SERVER_URL): str,
+                        }
+                    ),
                     {"collapsed": not errors},
                 )
             }
@@ -135,12 +168,17 @@ class TeslaScoutWorkerFlowHandler(
     async def async_step_auth(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Point the chosen credentials at the server before signing in."""
-        if (
-            isinstance(self.flow_impl, TeslaOAuth2Implementation)
-            and self.flow_impl.server_url != self._server_url
+        """Point the chosen credentials at the server (and region) before signing in.
+
+        Accounts in mainland China sign in at auth.tesla.cn.
+        """
+        if isinstance(self.flow_impl, TeslaOAuth2Implementation) and (
+            self.flow_impl.server_url != self._server_url
+            or self.flow_impl.region != self._auth_region
         ):
-            self.flow_impl = self.flow_impl.for_server(self._server_url)
+            self.flow_impl = self.flow_impl.for_server(
+                self._server_url, self._auth_region
+            )
         return await super().async_step_auth(user_input)
 
     async def async_oauth_create_entry(self, data: dict[str, Any]) -> ConfigFlowResult:
@@ -172,10 +210,86 @@ class TeslaScoutWorkerFlowHandler(
             )
         self._abort_if_unique_id_configured()
         id_claims = decode_jwt_claims(str(token.get("id_token", "")))
-        title = str(id_claims.get("email") or DEFAULT_TITLE)
+        self._title = str(id_claims.get("email") or DEFAULT_TITLE)
         # No server URL (None) means Tesla's own servers for the region.
-        entry_data = {**data, CONF_REGION: region, CONF_SERVER_URL: self._server_url}
-        return self.async_create_entry(title=title, data=entry_data)
+        self._new_entry = {
+            **data,
+            CONF_REGION: region,
+            CONF_SERVER_URL: self._server_url,
+        }
+        try:
+            await self._async_locate_account()
+        except NotRegisteredError:
+            return await self.async_step_register()
+        return self.async_create_entry(title=self._title, data=self._new_entry)
+
+    async def _async_locate_account(self) -> None:
+        """Ask Tesla where the account lives; keep the base URL it names.
+
+        Raises NotRegisteredError when Tesla answers 412: the app must be
+        registered in the account's region first.
+        """
+        answer = await async_account_region(
+            async_get_clientsession(self.hass),
+            server_for(self._new_entry),
+            str(self._new_entry[CONF_TOKEN].get("access_token", "")),
+        )
+        region = str(answer.get("region") or "").lower()
+        named = answer.get("fleet_api_base_url")
+        if region in FLEET_API_SERVERS and named:
+            self._new_entry[CONF_REGION] = region
+            self._new_entry[CONF_FLEET_API_URL] = str(named).rstrip("/")
+
+    async def async_step_register(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Register the app in the account's region, with the domain of its key.
+
+        Tesla answers every request with 412 until the developer app is
+        registered once per region: a partner token, then partner_accounts
+        with the domain that serves the app's public key.
+        """
+        errors: dict[str, str] = {}
+        server = server_for(self._new_entry)
+        placeholders = {"server": server, "key_path": PUBLIC_KEY_PATH, "detail": "-"}
+        if user_input is not None:
+            domain = normalize_domain(str(user_input.get(CONF_DOMAIN, "")))
+            if domain is None:
+                errors[CONF_DOMAIN] = "invalid_domain"
+            else:
+                try:
+                    await async_register_app(
+                        async_get_clientsession(self.hass),
+                        self._app_credentials(),
+                        server,
+                        domain,
+                    )
+                    self._new_entry[CONF_DOMAIN] = domain
+                    await self._async_locate_account()
+                except RegistrationError as err:
+                    errors["base"] = err.reason
+                    placeholders["detail"] = err.detail or "-"
+                except NotRegisteredError:
+                    errors["base"] = "still_not_registered"
+                else:
+                    return self.async_create_entry(
+                        title=self._title, data=self._new_entry
+                    )
+        schema = self.add_suggested_values_to_schema(
+            probatio.Schema({probatio.Required(CONF_DOMAIN): str}),
+            user_input or {CONF_DOMAIN: self._new_entry.get(CONF_DOMAIN)},
+        )
+        return self.async_show_form(
+            step_id="register",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _app_credentials(self) -> AppCredentials:
+        """Return the chosen application credentials for a partner token."""
+        impl = cast("TeslaOAuth2Implementation", self.flow_impl)
+        return AppCredentials(impl.client_id, impl.client_secret, impl.token_url)
 
     async def async_step_reauth(
         self, entry_data: Mapping[str, Any]

@@ -12,6 +12,7 @@ LOGGER = logging.getLogger(__package__)
 # Tesla OAuth endpoints and scopes.
 AUTHORIZE_URL: Final = "https://auth.tesla.com/oauth2/v3/authorize"
 TOKEN_URL: Final = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token"
+AUTHORIZE_URL_CN: Final = "https://auth.tesla.cn/oauth2/v3/authorize"
 TOKEN_URL_CN: Final = "https://auth.tesla.cn/oauth2/v3/token"  # ou_code CN
 AUTHORIZE_PATH: Final = "/oauth2/v3/authorize"
 TOKEN_PATH: Final = "/oauth2/v3/token"
@@ -40,6 +41,10 @@ CONF_REGION: Final = "region"
 CONF_SERVER_URL: Final = "server_url"
 CONF_COMMANDS_URL: Final = "commands_url"
 CONF_FLEET_API_URL: Final = "fleet_api_url"  # what users/region answered after 421
+CONF_DOMAIN: Final = "domain"  # the app's domain (hosts its public key), once known
+CONF_AUTH_REGION: Final = "auth_region"  # sign in at tesla.com or tesla.cn
+AUTH_REGION_GLOBAL: Final = "global"
+AUTH_REGION_CHINA: Final = "cn"
 
 # Option keys (defaults below).
 CONF_HOME_ZONE: Final = "home_zone"

@@ -23,8 +23,10 @@ from homeassistant.exceptions import (
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import (
+    AUTH_REGION_CHINA,
     AUTHORIZE_PATH,
     AUTHORIZE_URL,
+    AUTHORIZE_URL_CN,
     LOGGER,
     SCOPES,
     TOKEN_PATH,
@@ -131,14 +133,17 @@ class TeslaOAuth2Implementation(AuthImplementation):
         """Initialize for Tesla, or for a compatible server at server_url.
 
         ``region`` is the account's (the token's ou_code) when known: Chinese
-        accounts refresh their tokens at auth.tesla.cn.
+        accounts sign in and refresh their tokens at auth.tesla.cn.
         """
         if server_url:
             base = server_url.rstrip("/")
             server = AuthorizationServer(base + AUTHORIZE_PATH, base + TOKEN_PATH)
         else:
-            token_url = TOKEN_URL_CN if region == "cn" else TOKEN_URL
-            server = AuthorizationServer(AUTHORIZE_URL, token_url)
+            china = region == AUTH_REGION_CHINA
+            server = AuthorizationServer(
+                AUTHORIZE_URL_CN if china else AUTHORIZE_URL,
+                TOKEN_URL_CN if china else TOKEN_URL,
+            )
         super().__init__(hass, auth_domain, credential, server)
         self._credential = credential
         self.server_url = server_url
