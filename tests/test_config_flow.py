@@ -34,7 +34,7 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-from tesla_fleet_sim import AccountConfig, SimConfig, Simulator
+from tesla_fleet_sim import AccountConfig, ClientConfig, SimConfig, Simulator
 from tesla_fleet_sim.partners import new_key_pair
 
 from .conftest import ACCOUNT, CLIENT_ID
@@ -170,6 +170,45 @@ async def test_tesla_server_by_default(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith("https://auth.tesla.com/oauth2/v3/authorize?")
+
+
+@pytest.mark.parametrize(
+    ("sim_config", "missing"),
+    [
+        (
+            SimConfig(
+                clients=[
+                    ClientConfig(
+                        scopes=("openid", "offline_access", "vehicle_device_data")
+                    )
+                ]
+            ),
+            "vehicle_charging_cmds",
+        ),
+        (
+            SimConfig(
+                clients=[
+                    ClientConfig(scopes=("openid", "offline_access", "vehicle_cmds"))
+                ]
+            ),
+            "vehicle_device_data",
+        ),
+    ],
+)
+async def test_required_scope_missing(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim: Simulator,
+    sim_url: str,
+    missing: str,
+) -> None:
+    """A token without data or charging scopes: abort naming them; no entry."""
+    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "scope_refused"
+    assert result["description_placeholders"] == {"scopes": missing}
+    assert not hass.config_entries.async_entries(DOMAIN)
+    assert sim.api_requests() == []
 
 
 async def test_china_signs_in_at_tesla_cn(

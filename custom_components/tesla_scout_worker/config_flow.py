@@ -64,7 +64,7 @@ from .const import (
     FLEET_API_SERVERS,
     LOGGER,
 )
-from .oauth import TeslaOAuth2Implementation, decode_jwt_claims
+from .oauth import TeslaOAuth2Implementation, decode_jwt_claims, granted_scopes
 from .registration import (
     PUBLIC_KEY_PATH,
     AppCredentials,
@@ -80,6 +80,25 @@ SECTION_SCOUT = "scout"
 SECTION_CHARGING = "charging"
 SECTION_ADVANCED = "advanced"
 CONF_SIGN_IN_AGAIN = "sign_in_again"
+
+
+# Without these the integration can do nothing useful: no data, or no charging.
+REQUIRED_SCOPES = ("vehicle_device_data", "vehicle_charging_cmds")
+
+
+def missing_required_scopes(access_token: str) -> list[str]:
+    """Return the required scopes the token lacks (none when it names no scopes).
+
+    Charging commands are allowed by vehicle_charging_cmds or by the wider
+    vehicle_cmds.
+    """
+    granted = granted_scopes(access_token)
+    if granted is None:
+        return []
+    missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
+    if "vehicle_cmds" in granted and "vehicle_charging_cmds" in missing:
+        missing.remove("vehicle_charging_cmds")
+    return missing
 
 
 def valid_url(value: str) -> bool:
@@ -188,6 +207,11 @@ class TeslaScoutWorkerFlowHandler(
         account = claims.get("sub")
         if not account:
             return self.async_abort(reason="invalid_token")
+        if missing := missing_required_scopes(str(token.get("access_token", ""))):
+            return self.async_abort(
+                reason="scope_refused",
+                description_placeholders={"scopes": ", ".join(missing)},
+            )
         region = str(claims.get("ou_code", "")).lower()
         if region not in FLEET_API_SERVERS:
             region = "na"
