@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before HA's harness mounts its own custom_components.
 import custom_components.tesla_scout_worker  # noqa: F401
+from custom_components.tesla_scout_worker import keys
 from custom_components.tesla_scout_worker.const import (
     CONF_REGION,
     CONF_SERVER_URL,
@@ -54,6 +55,17 @@ HA_DEPRECATION = re.compile(
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load integrations from custom_components."""
+
+
+@pytest.fixture(autouse=True)
+def signing_key_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the installation's signing key out of the shared test config folder."""
+    folder = tmp_path_factory.mktemp("keys")
+    monkeypatch.setattr(
+        keys, "default_key_path", lambda hass: str(folder / keys.KEY_FILE)
+    )
 
 
 @pytest.fixture(autouse=True)

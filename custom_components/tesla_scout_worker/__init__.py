@@ -42,6 +42,7 @@ from .const import (
     SCOPE_VEHICLE_LOCATION,
 )
 from .entity import account_device_info
+from .keys import PublicKeyView
 from .models import TeslaConfigEntry, TeslaRuntimeData
 from .oauth import TeslaOAuth2Implementation, granted_scopes, token_region
 from .redact import install_log_redaction
@@ -66,6 +67,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and keep secrets out of the logs."""
     install_log_redaction()
     async_setup_services(hass)
+    hass.http.register_view(PublicKeyView())
     return True
 
 
