@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from datetime import UTC
 import logging
+from pathlib import Path
 import re
 import time
 from typing import Any
+from unittest.mock import patch
 
+import freezegun.api
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -28,12 +32,21 @@ from homeassistant.components.application_credentials import (
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from tesla_fleet_sim import SimClock, SimConfig, Simulator, running_simulator
+from tesla_fleet_sim import (
+    RunningSimulator,
+    SimClock,
+    SimConfig,
+    Simulator,
+    running_simulator,
+    testing as sim_testing,
+    tls as sim_tls,
+)
 from tesla_fleet_sim.config import (
     DEFAULT_ACCOUNT_SUB,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
 )
+from tesla_fleet_sim.tls import CertificateFiles
 
 from .common import find_device  # noqa: F401 (still imported from here)
 from .scout_common import prepare_home
@@ -184,3 +197,26 @@ async def loaded_entry(
 ) -> MockConfigEntry:
     """Return the entry, set up against the simulator."""
     return await setup_entry()
+
+
+@pytest.fixture
+async def sim_proxy(
+    sim: Simulator, socket_enabled: None
+) -> AsyncGenerator[RunningSimulator]:
+    """Serve the simulator with its HTTPS tesla-http-proxy in front (own CA).
+
+    The certificates are dated by the wall clock even while the test's clock
+    is frozen elsewhere: TLS checks them against the real time.
+    """
+
+    def wall_clock_certificates(folder: Path) -> CertificateFiles:
+        # freezegun leaves clock_gettime alone. Its datetime class (a subclass
+        # of the real one) is accepted by cryptography whether or not that
+        # first met datetimes while the clock was frozen.
+        wall_clock = time.clock_gettime(time.CLOCK_REALTIME)
+        now = freezegun.api.FakeDatetime.fromtimestamp(wall_clock, UTC)
+        return sim_tls.generate_certificates(folder, now=now)
+
+    with patch.object(sim_testing, "generate_certificates", wall_clock_certificates):
+        async with running_simulator(sim, proxy=True) as server:
+            yield server

@@ -21,7 +21,9 @@ from custom_components.tesla_scout_worker.const import (
     AUTHORIZE_URL_CN,
     CONF_ARRIVAL_ENTITIES,
     CONF_AUTH_REGION,
+    CONF_COMMANDS_CA_FILE,
     CONF_COMMANDS_URL,
+    CONF_COMMANDS_VERIFY_SSL,
     CONF_IDLE_INTERVAL,
     CONF_OFF_PEAK_LIMIT,
     CONF_REGION,
@@ -34,7 +36,14 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-from tesla_fleet_sim import AccountConfig, ClientConfig, SimConfig, Simulator
+from homeassistant.setup import async_setup_component
+from tesla_fleet_sim import (
+    AccountConfig,
+    ClientConfig,
+    RunningSimulator,
+    SimConfig,
+    Simulator,
+)
 from tesla_fleet_sim.partners import new_key_pair
 
 from .conftest import ACCOUNT, CLIENT_ID
@@ -44,6 +53,10 @@ pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
 
 async def _start(hass: HomeAssistant, sim_url: str) -> dict[str, Any]:
     """Start a user flow and name the simulator in the advanced section."""
+    # Before the test HTTP client starts: aiohttp's test server freezes its
+    # router, and the integration registers its public-key view at setup
+    # (Home Assistant's own server never freezes it).
+    assert await async_setup_component(hass, DOMAIN, {})
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -217,6 +230,7 @@ async def test_china_signs_in_at_tesla_cn(
     aioclient_mock: AiohttpClientMocker,
 ) -> None:
     """Mainland China chosen: sign-in page and code exchange at auth.tesla.cn."""
+    assert await async_setup_component(hass, DOMAIN, {})
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -335,7 +349,9 @@ async def test_reauth_wrong_account(
     assert loaded_entry.data[CONF_TOKEN] == old
 
 
-async def test_reconfigure(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+async def test_reconfigure(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim_proxy: RunningSimulator
+) -> None:
     """The commands URL can be set, is validated, and can be cleared."""
     result = await loaded_entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
@@ -346,12 +362,16 @@ async def test_reconfigure(hass: HomeAssistant, loaded_entry: MockConfigEntry) -
     assert CONF_COMMANDS_URL not in loaded_entry.data
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_COMMANDS_URL: "https://proxy.local:4443/"}
+        result["flow_id"],
+        {
+            CONF_COMMANDS_URL: sim_proxy.proxy_url + "/",
+            CONF_COMMANDS_CA_FILE: str(sim_proxy.proxy_ca_path),
+        },
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert loaded_entry.data[CONF_COMMANDS_URL] == "https://proxy.local:4443"
+    assert loaded_entry.data[CONF_COMMANDS_URL] == sim_proxy.proxy_url
 
     result = await loaded_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -359,6 +379,8 @@ async def test_reconfigure(hass: HomeAssistant, loaded_entry: MockConfigEntry) -
     )
     await hass.async_block_till_done()
     assert CONF_COMMANDS_URL not in loaded_entry.data
+    assert CONF_COMMANDS_CA_FILE not in loaded_entry.data
+    assert CONF_COMMANDS_VERIFY_SSL not in loaded_entry.data
 
 
 @pytest.mark.parametrize(
@@ -369,6 +391,7 @@ async def test_reconfigure_sign_in_again(
     hass: HomeAssistant,
     hass_client_no_auth: ClientSessionGenerator,
     loaded_entry: MockConfigEntry,
+    sim_proxy: RunningSimulator,
 ) -> None:
     """Signing in again from reconfigure gets every scope and clears the repair."""
     issue_id = f"missing_scope_location_{loaded_entry.entry_id}"
@@ -378,7 +401,11 @@ async def test_reconfigure_sign_in_again(
     result = await loaded_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_COMMANDS_URL: "https://proxy.local:4443", "sign_in_again": True},
+        {
+            CONF_COMMANDS_URL: sim_proxy.proxy_url,
+            CONF_COMMANDS_VERIFY_SSL: False,
+            "sign_in_again": True,
+        },
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith(loaded_entry.data[CONF_SERVER_URL])
@@ -389,7 +416,8 @@ async def test_reconfigure_sign_in_again(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old
-    assert loaded_entry.data[CONF_COMMANDS_URL] == "https://proxy.local:4443"
+    assert loaded_entry.data[CONF_COMMANDS_URL] == sim_proxy.proxy_url
+    assert loaded_entry.data[CONF_COMMANDS_VERIFY_SSL] is False
     assert loaded_entry.state is ConfigEntryState.LOADED
     assert loaded_entry.runtime_data.client.location_granted
     assert issues.async_get_issue(DOMAIN, issue_id) is None

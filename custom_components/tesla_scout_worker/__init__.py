@@ -29,6 +29,7 @@ from .api import (
     server_for,
 )
 from .charge_control import ChargeControl
+from .commands_tls import CaFileError, async_commands_session, close_with_hass
 from .const import (
     CONF_BILL_STATE_CHECKS,
     CONF_COMMANDS_URL,
@@ -186,6 +187,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
             data[CONF_REGION] = region
         hass.config_entries.async_update_entry(entry, data=data)
 
+    # Commands to a proxy with its own TLS trust get a session of their own.
+    try:
+        commands_session = await async_commands_session(hass, entry.data)
+    except CaFileError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="commands_ca_file_unusable"
+        ) from err
+    if commands_session is not None:
+        entry.async_on_unload(close_with_hass(hass, commands_session))
+
     override = entry.data.get(CONF_SERVER_URL)
     client = FleetClient(
         async_get_clientsession(hass),
@@ -193,6 +204,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         usage,
         fleet_server(entry),
         entry.data.get(CONF_COMMANDS_URL),
+        commands_session=commands_session,
         server_override=str(override).rstrip("/") if override else None,
         location_granted=location_granted,
         on_region=region_found,

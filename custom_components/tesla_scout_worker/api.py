@@ -8,6 +8,14 @@ This module decides what is transient: every error a later retry may fix (the
 car asleep, rate limits, Tesla's outages, no usable access token right now)
 derives from :class:`TransientFleetError`, so callers catch that one class and
 never look into the token manager.
+
+Commands may go to a tesla-http-proxy (the commands URL), through a session of
+their own when its certificate needs its own trust (see commands_tls.py). The
+proxy reports the car's faults as HTTP 500/503: "vehicle unavailable: vehicle
+is offline or asleep" is a sleeping car (VehicleAsleepError, transient, so
+the wake/retry logic applies); "your public key has not been paired with the
+vehicle" is :class:`KeyNotPairedError`, which no retry fixes: the owner must
+add the key to the car. Any other 5xx stays FleetUnavailableError.
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ VEHICLE_DATA_ENDPOINTS = (
 )
 LOCATION_DATA = "location_data"
 SERVER_ERROR = 500
+PROXY_FAULT_STATUSES = (500, 503)
+PROXY_ASLEEP_HINTS = ("asleep", "offline", "vehicle unavailable")
+PROXY_NOT_PAIRED_HINTS = ("not been paired", "not paired")
 UNAUTHORIZED_ERRORS = (OAuthExpired, InvalidToken, LoginRequired)
 
 
@@ -141,6 +152,17 @@ class MissingScopesError(FleetError):
         super().__init__("missing_scopes")
 
 
+class KeyNotPairedError(FleetError):
+    """The car does not know the key that signs its commands (proxy HTTP 500).
+
+    Not transient: the owner must add the key to the car first.
+    """
+
+    def __init__(self) -> None:
+        """Initialize."""
+        super().__init__("key_not_paired")
+
+
 class CommandFailedError(FleetError):
     """The car refused a command (result false)."""
 
@@ -220,6 +242,7 @@ class FleetClient:
         server: str,
         commands_server: str | None = None,
         *,
+        commands_session: ClientSession | None = None,
         server_override: str | None = None,
         location_granted: bool = True,
         on_region: Callable[[str, str], None] | None = None,
@@ -227,6 +250,9 @@ class FleetClient:
         on_not_registered: Callable[[], None] | None = None,
     ) -> None:
         """Initialize; commands_server is e.g. a tesla-http-proxy that signs.
+
+        ``commands_session``: the session for commands when the commands
+        server needs its own TLS trust (None: the shared ``session``).
 
         ``server_override``: the server URL the user entered (None: Tesla).
         A 421 (wrong region) asks ``users/region`` for the account's base URL,
@@ -240,6 +266,7 @@ class FleetClient:
         self.tokens = tokens
         self.usage = usage
         self._session = session
+        self._commands_session = commands_session or session
         self._server = server.rstrip("/")
         self._commands_server = (
             commands_server.rstrip("/") if commands_server else self._server
@@ -256,7 +283,9 @@ class FleetClient:
         """Return the Fleet API base URL in use."""
         return self._server
 
-    def _make_api(self, server: str, used: list[str]) -> TeslaFleetApi:
+    def _make_api(
+        self, server: str, used: list[str], session: ClientSession
+    ) -> TeslaFleetApi:
         """Return a library client for one request.
 
         The library asks for the access token before every request; the token
@@ -271,7 +300,7 @@ class FleetClient:
             return token
 
         return TeslaFleetApi(
-            self._session,
+            session,
             access_token=access_token,
             server=server,
             charging_scope=False,
@@ -313,7 +342,8 @@ class FleetClient:
         while True:
             server = self._commands_server if commands else self._server
             used: list[str] = []
-            api = self._make_api(server, used)
+            session = self._commands_session if commands else self._session
+            api = self._make_api(server, used, session)
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     result = await request(api)
@@ -343,7 +373,7 @@ class FleetClient:
                 raise NotRegisteredFleetError from None
             except TeslaFleetError as err:
                 self._record_error(category, err)
-                raise _translate(err) from None
+                raise _translate(err, commands=commands) from None
             except (TimeoutError, ClientError) as err:
                 raise FleetUnavailableError(type(err).__name__) from err
             self.usage.record(category)
@@ -491,8 +521,12 @@ COMMANDS = frozenset(
 )
 
 
-def _translate(err: TeslaFleetError) -> FleetError:
-    """Map a library error to ours (a 421 is handled where it is caught)."""
+def _translate(err: TeslaFleetError, *, commands: bool = False) -> FleetError:
+    """Map a library error to ours (a 421 is handled where it is caught).
+
+    ``commands``: the request went to the commands server, whose 500/503 may
+    be a signing proxy's report of the car (asleep, key not paired).
+    """
     if isinstance(err, VehicleOffline):
         return VehicleAsleepError()
     if isinstance(err, RateLimited):
@@ -501,6 +535,12 @@ def _translate(err: TeslaFleetError) -> FleetError:
         isinstance(err, Forbidden) and "missing scope" in _error_text(err).lower()
     ):
         return MissingScopesError()
+    if commands and err.status in PROXY_FAULT_STATUSES:
+        text = _error_text(err).lower()
+        if any(hint in text for hint in PROXY_NOT_PAIRED_HINTS):
+            return KeyNotPairedError()
+        if any(hint in text for hint in PROXY_ASLEEP_HINTS):
+            return VehicleAsleepError()
     if err.status is not None and err.status >= SERVER_ERROR:
         return FleetUnavailableError(f"HTTP {err.status}")
     return FleetError("api_error", error=type(err).__name__)

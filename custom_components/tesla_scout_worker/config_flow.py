@@ -22,6 +22,7 @@ from homeassistant.helpers import config_entry_oauth2_flow, selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .api import server_for
+from .commands_tls import ERROR_CA_FILE, async_probe, tls_options
 from .const import (
     AUTH_REGION_CHINA,
     AUTH_REGION_GLOBAL,
@@ -32,7 +33,9 @@ from .const import (
     CONF_BILL_STATE_CHECKS,
     CONF_CALENDAR_ENTITY,
     CONF_CHARGING_POWER,
+    CONF_COMMANDS_CA_FILE,
     CONF_COMMANDS_URL,
+    CONF_COMMANDS_VERIFY_SSL,
     CONF_DAILY_CHECK_TIME,
     CONF_DOMAIN,
     CONF_FLEET_API_URL,
@@ -335,20 +338,40 @@ class TeslaScoutWorkerFlowHandler(
     ) -> ConfigFlowResult:
         """Change the commands endpoint (signing proxy); optionally sign in again.
 
-        Signing in again gets a token with the scopes now granted (e.g. after
-        allowing vehicle location in the Tesla account).
+        The proxy's TLS trust is set here too (verify its certificate, an
+        extra CA file); a URL is probed once before anything is stored (see
+        commands_tls.py). Signing in again gets a token with the scopes now
+        granted (e.g. after allowing vehicle location in the Tesla account).
         """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
             commands_url = str(user_input.get(CONF_COMMANDS_URL, "")).strip()
+            verify, ca_file = tls_options(user_input)
             if commands_url and not valid_url(commands_url):
                 errors[CONF_COMMANDS_URL] = "invalid_url"
+            elif commands_url and (
+                error := await async_probe(
+                    self.hass, commands_url, verify, ca_file if verify else None
+                )
+            ):
+                field = CONF_COMMANDS_URL
+                if error == ERROR_CA_FILE:
+                    field = CONF_COMMANDS_CA_FILE
+                errors[field] = error
             else:
                 data = dict(entry.data)
-                data.pop(CONF_COMMANDS_URL, None)
+                for key in (
+                    CONF_COMMANDS_URL,
+                    CONF_COMMANDS_VERIFY_SSL,
+                    CONF_COMMANDS_CA_FILE,
+                ):
+                    data.pop(key, None)
                 if commands_url:
                     data[CONF_COMMANDS_URL] = commands_url.rstrip("/")
+                    data[CONF_COMMANDS_VERIFY_SSL] = verify
+                    if verify and ca_file:
+                        data[CONF_COMMANDS_CA_FILE] = ca_file
                 if user_input.get(CONF_SIGN_IN_AGAIN):
                     self._reconfigured = data
                     self._server_url = entry.data.get(CONF_SERVER_URL)
@@ -362,9 +385,21 @@ class TeslaScoutWorkerFlowHandler(
                         "suggested_value": entry.data.get(CONF_COMMANDS_URL, "")
                     },
                 ): str,
+                probatio.Optional(
+                    CONF_COMMANDS_VERIFY_SSL,
+                    default=entry.data.get(CONF_COMMANDS_VERIFY_SSL, True),
+                ): bool,
+                probatio.Optional(
+                    CONF_COMMANDS_CA_FILE,
+                    description={
+                        "suggested_value": entry.data.get(CONF_COMMANDS_CA_FILE, "")
+                    },
+                ): str,
                 probatio.Optional(CONF_SIGN_IN_AGAIN, default=False): bool,
             }
         )
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(
             step_id="reconfigure", data_schema=schema, errors=errors
         )

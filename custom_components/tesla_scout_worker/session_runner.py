@@ -5,6 +5,11 @@ Two one-shot timers per session (``async_track_point_in_time``): the send at
 same timer. Every car operation of one vehicle runs under that vehicle's lock,
 and every state change is saved before the commands it guards: the car-control
 layer awaits the ``before`` callbacks given here before it changes the car.
+
+A car that does not know the key the command proxy signs with
+(:class:`KeyNotPairedError`) refuses every command until its owner adds the
+key, so neither the send nor the cleanup is retried then: the session fails at
+once (reason ``key_not_paired``) and its repair issue says how to pair the key.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util import dt as dt_util
 
-from .api import CommandFailedError, TransientFleetError
+from .api import CommandFailedError, KeyNotPairedError, TransientFleetError
 from .charge_control import (
     CLEANUP_ENDPOINTS,
     SEND_ENDPOINTS,
@@ -45,6 +50,7 @@ from .sessions import (
     REASON_CLEANUP_DEADLINE,
     REASON_CLEANUP_REFUSED,
     REASON_COMMAND_REFUSED,
+    REASON_KEY_NOT_PAIRED,
     REASON_MISSED,
     REASON_SEND_DEADLINE,
     ChargingSession,
@@ -71,6 +77,22 @@ def session_window(session: ChargingSession) -> ScheduleWindow:
         day_bit=day_bit(start),
         day_name=day_name(start),
     )
+
+
+def _refusal_reason(err: HomeAssistantError) -> str:
+    """Return why a session failed when the car said no (not a lost answer)."""
+    if isinstance(err, KeyNotPairedError):
+        return REASON_KEY_NOT_PAIRED
+    return REASON_COMMAND_REFUSED
+
+
+def _cleanup_failure_reason(err: HomeAssistantError) -> str:
+    """Return why a cleanup gave up."""
+    if isinstance(err, KeyNotPairedError):
+        return REASON_KEY_NOT_PAIRED
+    if isinstance(err, CommandFailedError):
+        return REASON_CLEANUP_REFUSED
+    return REASON_CLEANUP_DEADLINE
 
 
 class SessionRunner:
@@ -215,7 +237,7 @@ class SessionRunner:
                     session.vehicle_name,
                     err,
                 )
-                await self._async_send_failed(session, REASON_COMMAND_REFUSED)
+                await self._async_send_failed(session, _refusal_reason(err))
                 return
             session.sent_at = dt_util.utcnow()
             await self._async_transition(session, SessionState.ACTIVE)
@@ -358,17 +380,13 @@ class SessionRunner:
         except HomeAssistantError as err:
             retry_at = cleanup_retry_at(session, dt_util.utcnow())
             await self.store.async_save()
-            if retry_at is None:
+            if retry_at is None or isinstance(err, KeyNotPairedError):
                 LOGGER.warning(
                     "Special charging for %s: could not restore the car: %s",
                     session.vehicle_name,
                     err,
                 )
-                reason = (
-                    REASON_CLEANUP_REFUSED
-                    if isinstance(err, CommandFailedError)
-                    else REASON_CLEANUP_DEADLINE
-                )
+                reason = _cleanup_failure_reason(err)
                 await self._async_finish(session, SessionState.FAILED, reason)
                 return
             LOGGER.info(
