@@ -51,6 +51,7 @@ from .roster import async_setup_scout, vehicle_gone
 from .scout_memory import ScoutMemory, storage_key as scout_storage_key
 from .services import async_setup_services
 from .session_manager import SessionManager
+from .signing import SigningPolicy, async_delete_entry_issues
 from .token_manager import STORAGE_VERSION, TeslaTokenManager, TokenUnavailableError
 from .usage import ApiUsage
 from .vehicle import TeslaVehicle
@@ -233,8 +234,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     account_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **account_device_info(entry)
     )
-    control = ChargeControl(hass, client)
     vehicles: dict[str, TeslaVehicle] = {}
+    signing = SigningPolicy(
+        hass, entry, vehicles, proxy=bool(entry.data.get(CONF_COMMANDS_URL))
+    )
+    control = ChargeControl(hass, client, signing)
     sessions = SessionManager(hass, entry, control, vehicles)
     await sessions.async_load()
     entry.async_on_unload(sessions.async_stop)
@@ -252,6 +256,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     )
     await async_setup_scout(hass, entry, listing)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Drop signing repairs that no longer apply (a Commands URL was set, or
+    # Tesla no longer lists the car as needing signed commands).
+    signing.async_update()
     # After the coordinators and entities exist: re-arm and run what was missed.
     await sessions.async_start()
     return True
@@ -283,3 +290,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> No
     ).async_remove()
     ir.async_delete_issue(hass, DOMAIN, missing_scope_issue_id(entry))
     ir.async_delete_issue(hass, DOMAIN, not_registered_issue_id(entry))
+    async_delete_entry_issues(hass, entry.entry_id)

@@ -68,6 +68,11 @@ SERVER_ERROR = 500
 PROXY_FAULT_STATUSES = (500, 503)
 PROXY_ASLEEP_HINTS = ("asleep", "offline", "vehicle unavailable")
 PROXY_NOT_PAIRED_HINTS = ("not been paired", "not paired")
+FORBIDDEN = 403
+VCP_REQUIRED = "vehicle command protocol required"
+"""In the error of Tesla's 403 to an unsigned command for a car that needs signing."""
+UNSIGNED_HARDLOCKED = "unsigned_cmds_hardlocked"
+"""The reason some cars give (result false) for an unsigned command."""
 UNAUTHORIZED_ERRORS = (OAuthExpired, InvalidToken, LoginRequired)
 
 
@@ -171,6 +176,20 @@ class CommandFailedError(FleetError):
         super().__init__("command_failed", command=command, reason=reason or "-")
         self.command = command
         self.reason = reason
+
+
+class SigningRequiredError(FleetError):
+    """The car accepts only signed commands and none can be signed here.
+
+    Raised before a command is sent to a car that Tesla lists as requiring
+    signed commands while no Commands URL (a signing proxy) is set, and when
+    the car refuses an unsigned command (HTTP 403 "Tesla Vehicle Command
+    Protocol required", or ``unsigned_cmds_hardlocked``). A retry cannot fix it.
+    """
+
+    def __init__(self) -> None:
+        """Initialize."""
+        super().__init__("signing_required")
 
 
 def _retry_after(err: RateLimited) -> float:
@@ -504,6 +523,8 @@ class FleetClient:
         result = await self._call(ApiCategory.COMMAND, send, commands=True)
         response = result.get("response") or {}
         if not response.get("result", False):
+            if str(response.get("reason") or "") == UNSIGNED_HARDLOCKED:
+                raise SigningRequiredError
             raise CommandFailedError(command, str(response.get("reason") or ""))
         return dict(response)
 
@@ -531,6 +552,8 @@ def _translate(err: TeslaFleetError, *, commands: bool = False) -> FleetError:
         return VehicleAsleepError()
     if isinstance(err, RateLimited):
         return RateLimitedError(_retry_after(err))
+    if err.status == FORBIDDEN and VCP_REQUIRED in _error_text(err).lower():
+        return SigningRequiredError()
     if isinstance(err, InvalidScope) or (
         isinstance(err, Forbidden) and "missing scope" in _error_text(err).lower()
     ):

@@ -24,9 +24,11 @@ from .api import (
     CommandFailedError,
     FleetClient,
     FleetError,
+    SigningRequiredError,
     TransientFleetError,
 )
 from .geo import distance_km
+from .signing import SigningPolicy
 from .time_of_day import is_all_days
 
 ONLINE: Final = "online"
@@ -205,12 +207,18 @@ class ChargeControl:
         self,
         hass: HomeAssistant,
         client: FleetClient,
+        signing: SigningPolicy,
         *,
         wait: WaitFunction | None = None,
     ) -> None:
-        """Initialize; ``wait`` replaces the sleep between wake-up checks."""
+        """Initialize; ``wait`` replaces the sleep between wake-up checks.
+
+        ``signing`` says which cars can get commands now: a command for a car
+        that cannot is refused before it is sent.
+        """
         self.hass = hass
         self.client = client
+        self.signing = signing
         self._wait = wait
 
     # ------------------------------------------------------------ reading
@@ -242,10 +250,27 @@ class ChargeControl:
 
     # ------------------------------------------------------------ commands
 
+    def ensure_commands(self, vin: str) -> None:
+        """Raise SigningRequiredError when no command can reach the car now.
+
+        Call it before waking a car for commands: a car that cannot get them
+        is not woken (a billed wake-up) for nothing.
+        """
+        self.signing.async_check(vin)
+
+    async def _async_send(self, vin: str, command: str, **params: Any) -> None:
+        """Send a command the car can take; note a car that wants it signed."""
+        self.signing.async_check(vin)
+        try:
+            await self.client.async_command(vin, command, **params)
+        except SigningRequiredError:
+            self.signing.async_refused(vin)
+            raise
+
     async def _async_command_ok(self, vin: str, command: str, **params: Any) -> None:
         """Send a command; "already set" counts as done."""
         try:
-            await self.client.async_command(vin, command, **params)
+            await self._async_send(vin, command, **params)
         except CommandFailedError as err:
             if ALREADY_SET not in err.reason.lower():
                 raise
@@ -305,7 +330,7 @@ class ChargeControl:
         await before_add(existing)
         lat, lon = self.location(data)
         try:
-            await self.client.async_command(
+            await self._async_send(
                 vin,
                 "add_charge_schedule",
                 days_of_week=window.day_name,
@@ -332,9 +357,7 @@ class ChargeControl:
     async def async_remove_schedule(self, vin: str, schedule_id: int) -> None:
         """Remove a schedule; one the car already dropped counts as removed."""
         try:
-            await self.client.async_command(
-                vin, "remove_charge_schedule", id=schedule_id
-            )
+            await self._async_send(vin, "remove_charge_schedule", id=schedule_id)
         except CommandFailedError as err:
             if not any(hint in err.reason.lower() for hint in SCHEDULE_GONE):
                 raise
@@ -359,7 +382,7 @@ class ChargeControl:
             return
         if has_off_peak_schedule(charge_schedules(data), start, end, home):
             return
-        await self.client.async_command(
+        await self._async_send(
             vin,
             "add_charge_schedule",
             days_of_week="All",

@@ -22,7 +22,13 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import FleetClient, FleetError, RateLimitedError, VehicleAsleepError
+from .api import (
+    FleetClient,
+    FleetError,
+    RateLimitedError,
+    SigningRequiredError,
+    VehicleAsleepError,
+)
 from .charge_control import ChargeControl
 from .const import (
     CONF_ASLEEP_INTERVAL,
@@ -216,6 +222,13 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
             return
         try:
             await self._async_off_peak_action(data, home)
+        except SigningRequiredError:
+            # Not sent; its repair issue says what to do. No retry helps.
+            LOGGER.warning(
+                "The off-peak action for %s was not sent: the car needs signed "
+                "commands",
+                self.display_name,
+            )
         except (FleetError, ValueError) as err:
             self._arrival_attempts += 1
             self._arrival_done = self._arrival_attempts >= MAX_ARRIVAL_ATTEMPTS

@@ -54,6 +54,16 @@ async def async_get_config_entry_diagnostics(
         "token": data.tokens.as_dict(),
         "usage": data.usage.as_dict(),
         "vehicles": async_redact_data(
-            [vehicle.listing for vehicle in data.vehicles.values()], TO_REDACT
+            [
+                {
+                    **vehicle.listing,
+                    "commands": {
+                        "signing": vehicle.command_signing,
+                        "path": str(data.control.signing.path(vin)),
+                    },
+                }
+                for vin, vehicle in data.vehicles.items()
+            ],
+            TO_REDACT,
         ),
     }

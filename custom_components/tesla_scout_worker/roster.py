@@ -32,7 +32,7 @@ from homeassistant.helpers.event import (
 from .const import CONF_ARRIVAL_ENTITIES, CONF_PLUGGED_ENTITY, DOMAIN, LOGGER
 from .coordinator import VehicleCoordinator
 from .models import TeslaConfigEntry
-from .vehicle import TeslaVehicle
+from .vehicle import TeslaVehicle, listed_signing
 from .vehicle_data import home_zone
 
 RELIST_INTERVAL: Final = timedelta(days=1)
@@ -122,6 +122,7 @@ class VehicleRoster:
             listing=listing,
             coordinator=coordinator,
             account_device_id=data.account_device_id,
+            command_signing=listed_signing(listing),
         )
         self.vehicles[vehicle.vin] = vehicle
         return vehicle
@@ -146,11 +147,13 @@ class VehicleRoster:
             known = self.vehicles.get(str(listing["vin"]))
             if known is not None:
                 known.listing = listing
+                known.command_signing = listed_signing(listing)
                 continue
             vehicle = self._add(listing)
             LOGGER.info("New vehicle %s on the account", vehicle.name)
             await vehicle.coordinator.async_refresh()
             async_dispatcher_send(self.hass, signal_new_vehicle(self.entry), vehicle)
+        self.entry.runtime_data.control.signing.async_update()
 
     @callback
     def _remove_stale_devices(self) -> None:

@@ -29,6 +29,7 @@ from .models import TeslaConfigEntry, TeslaRuntimeData
 from .scout_policy import VehicleState
 from .session_manager import SessionManager
 from .sessions import ChargingSession, SessionState
+from .signing import CommandPath, SigningPolicy
 from .token_manager import TokenStatus
 from .usage import ApiCategory
 from .vehicle import TeslaVehicle
@@ -281,6 +282,15 @@ SESSION_SENSORS: tuple[SessionSensorDescription, ...] = (
 )
 
 
+COMMAND_PATH = SensorEntityDescription(
+    key="command_path",
+    translation_key="command_path",
+    device_class=SensorDeviceClass.ENUM,
+    options=[str(path) for path in CommandPath],
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: TeslaConfigEntry,
@@ -293,6 +303,8 @@ async def async_setup_entry(
 
     sessions = entry.runtime_data.sessions
 
+    signing = entry.runtime_data.control.signing
+
     def make(vehicle: TeslaVehicle) -> list[SensorEntity]:
         return [
             *(VehicleSensor(vehicle, description) for description in VEHICLE_SENSORS),
@@ -300,6 +312,7 @@ async def async_setup_entry(
                 SessionSensor(sessions, vehicle, description)
                 for description in SESSION_SENSORS
             ),
+            CommandPathSensor(signing, vehicle),
         ]
 
     async_add_vehicle_entities(hass, entry, async_add_entities, make)
@@ -397,3 +410,29 @@ class SessionSensor(SensorEntity):
                 else session.plan.soc_as_of.isoformat()
             ),
         }
+
+
+class CommandPathSensor(SensorEntity):
+    """How commands can reach a car now: proxy, unsigned or signing required."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description = COMMAND_PATH
+
+    def __init__(self, signing: SigningPolicy, vehicle: TeslaVehicle) -> None:
+        """Initialize."""
+        self._signing = signing
+        self._vin = vehicle.vin
+        self._attr_unique_id = f"{vehicle.vin}_{COMMAND_PATH.key}"
+        self._attr_device_info = vehicle.device_info
+
+    async def async_added_to_hass(self) -> None:
+        """Follow what is known about the car's command signing."""
+        self.async_on_remove(
+            self._signing.async_add_listener(self.async_write_ha_state)
+        )
+
+    @property
+    def native_value(self) -> str:
+        """Return the car's command path."""
+        return str(self._signing.path(self._vin))

@@ -20,6 +20,7 @@ from homeassistant.helpers.event import (
 from homeassistant.util import dt as dt_util
 from homeassistant.util.ulid import ulid_now
 
+from .api import SigningRequiredError
 from .charge_control import (
     ONLINE,
 )
@@ -47,6 +48,7 @@ from .session_runner import SessionRunner
 from .sessions import (
     REASON_CANCELLED,
     REASON_REPLACED,
+    REASON_SIGNING_REQUIRED,
     ChargingSession,
     SessionState,
 )
@@ -249,6 +251,8 @@ class SessionManager(SessionRunner):
                 session, SessionState.CANCELLED, REASON_CANCELLED
             )
             await self._async_cleanup_locked(session)
+        if session.reason == REASON_SIGNING_REQUIRED:
+            raise SigningRequiredError  # the car could not be put back
         return session
 
     async def async_restore(self, session_id: str) -> ChargingSession:

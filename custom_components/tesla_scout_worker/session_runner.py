@@ -28,7 +28,12 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util import dt as dt_util
 
-from .api import CommandFailedError, KeyNotPairedError, TransientFleetError
+from .api import (
+    CommandFailedError,
+    KeyNotPairedError,
+    SigningRequiredError,
+    TransientFleetError,
+)
 from .charge_control import (
     CLEANUP_ENDPOINTS,
     SEND_ENDPOINTS,
@@ -53,6 +58,7 @@ from .sessions import (
     REASON_KEY_NOT_PAIRED,
     REASON_MISSED,
     REASON_SEND_DEADLINE,
+    REASON_SIGNING_REQUIRED,
     ChargingSession,
     SessionState,
     SessionStore,
@@ -90,6 +96,8 @@ def _cleanup_failure_reason(err: HomeAssistantError) -> str:
     """Return why a cleanup gave up."""
     if isinstance(err, KeyNotPairedError):
         return REASON_KEY_NOT_PAIRED
+    if isinstance(err, SigningRequiredError):
+        return REASON_SIGNING_REQUIRED
     if isinstance(err, CommandFailedError):
         return REASON_CLEANUP_REFUSED
     return REASON_CLEANUP_DEADLINE
@@ -223,6 +231,15 @@ class SessionRunner:
             except TransientFleetError as err:
                 await self._async_send_retry_or_fail(session, err)
                 return
+            except SigningRequiredError:
+                # No retry helps until a Commands URL (a signing proxy) is set.
+                LOGGER.warning(
+                    "Special charging for %s: the car needs signed commands; "
+                    "the plan was not sent",
+                    session.vehicle_name,
+                )
+                await self._async_send_failed(session, REASON_SIGNING_REQUIRED)
+                return
             except HomeAssistantError as err:
                 if isinstance(err, CommandFailedError):
                     # A car that is busy or just woke often says no once
@@ -294,6 +311,7 @@ class SessionRunner:
         """Wake, remember the original limit, set the limit and the schedule."""
         control = self.control
         vin = session.vin
+        control.ensure_commands(vin)  # before the (billed) wake-up
         await control.async_wake(vin)
         data = await control.async_read(vin, SEND_ENDPOINTS)
         charge = data.get("charge_state") or {}
@@ -310,9 +328,16 @@ class SessionRunner:
                 session.limit_set = True
                 await self.store.async_save()
 
-        await control.async_set_limit(
-            vin, data, target_limit(session.target_soc), before=limit_changing
-        )
+        limit_was_set = session.limit_set
+        try:
+            await control.async_set_limit(
+                vin, data, target_limit(session.target_soc), before=limit_changing
+            )
+        except SigningRequiredError:
+            # The car refused the unsigned command: its limit is unchanged.
+            session.limit_set = limit_was_set
+            await self.store.async_save()
+            raise
         window = session_window(session)
         if not session.legacy:
 
@@ -321,6 +346,7 @@ class SessionRunner:
                 session.schedule_not_ours = on_car
                 await self.store.async_save()
 
+            pending = session.schedule_pending
             try:
                 schedule_id = await control.async_ensure_session_schedule(
                     vin,
@@ -330,6 +356,11 @@ class SessionRunner:
                     not_ours=session.schedule_not_ours,
                     before_add=schedule_adding,
                 )
+            except SigningRequiredError:
+                # The car refused the unsigned add: no schedule was added.
+                session.schedule_pending = pending
+                await self.store.async_save()
+                raise
             except SchedulesUnsupportedError:
                 LOGGER.info(
                     "Special charging for %s: charge schedules are not supported; "
@@ -379,8 +410,10 @@ class SessionRunner:
             await self._async_cleanup_steps(session)
         except HomeAssistantError as err:
             retry_at = cleanup_retry_at(session, dt_util.utcnow())
+            if isinstance(err, KeyNotPairedError | SigningRequiredError):
+                retry_at = None  # no retry helps until the user acts
             await self.store.async_save()
-            if retry_at is None or isinstance(err, KeyNotPairedError):
+            if retry_at is None:
                 LOGGER.warning(
                     "Special charging for %s: could not restore the car: %s",
                     session.vehicle_name,
@@ -414,6 +447,7 @@ class SessionRunner:
             return
         control = self.control
         vin = session.vin
+        control.ensure_commands(vin)  # before the (billed) wake-up
         await control.async_wake(vin)
         data = await control.async_read(vin, CLEANUP_ENDPOINTS)
         failed: HomeAssistantError | None = None

@@ -87,6 +87,7 @@ REASON_COMMAND_REFUSED: Final = "command_refused"
 REASON_CLEANUP_DEADLINE: Final = "cleanup_deadline"
 REASON_CLEANUP_REFUSED: Final = "cleanup_refused"
 REASON_KEY_NOT_PAIRED: Final = "key_not_paired"  # the car refuses the signing key
+REASON_SIGNING_REQUIRED: Final = "signing_required"
 
 
 LEFTOVER_LIMIT: Final = "limit"

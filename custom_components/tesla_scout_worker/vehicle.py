@@ -13,6 +13,12 @@ from .coordinator import VehicleCoordinator
 MODELS = {"S": "Model S", "3": "Model 3", "X": "Model X", "Y": "Model Y"}
 
 
+def listed_signing(listing: dict[str, Any]) -> str | None:
+    """Return the vehicle list's command_signing (required/allowed/off), if any."""
+    value = listing.get("command_signing")
+    return str(value) if value else None
+
+
 def vehicle_model(vin: str) -> str | None:
     """Return the model named by the VIN's fourth character."""
     return MODELS.get(vin[3:4].upper())
@@ -28,6 +34,12 @@ class TeslaVehicle:
     """The car's entry in the account's vehicle list (GET /api/1/vehicles)."""
     coordinator: VehicleCoordinator
     account_device_id: str
+    command_signing: str | None = None
+    """Whether the car needs signed commands: "required", "allowed" or "off".
+
+    From the vehicle list (updated whenever it is read again); "required" as
+    well once the car refused an unsigned command. None when Tesla did not say.
+    """
 
     @property
     def device_info(self) -> DeviceInfo:
