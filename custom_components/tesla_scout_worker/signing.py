@@ -154,9 +154,7 @@ class SigningPolicy:
 
     @callback
     def _async_raise_issue(self, vin: str) -> None:
-        vehicle = self.vehicles.get(vin)
-        if vehicle is None:
-            return
+        vehicle = self.vehicles[vin]  # only known cars can need signing
         ir.async_create_issue(
             self.hass,
             DOMAIN,
