@@ -17,7 +17,7 @@ SIM_KEY = web.AppKey("simulator", Simulator)
 DEFAULT_DRIVE_MINUTES = 20.0
 SECONDS_PER_MINUTE = 60.0
 
-VehicleAction = Callable[[SimVehicle, Mapping[str, Any]], None]
+VehicleAction = Callable[[SimVehicle, Mapping[str, Any]], object]
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -54,6 +54,10 @@ VEHICLE_ACTIONS: dict[str, VehicleAction] = {
     "online": lambda car, d: car.come_online(),
     "set_battery": lambda car, d: car.set_battery(float(d["level"])),
     "grid_power": lambda car, d: car.set_grid_power(bool(d.get("available", True))),
+    "pair_key": lambda car, d: car.pair_key(str(d["public_key"])),
+    "unpair_key": lambda car, d: car.unpair_key(str(d["public_key"])),
+    "pair_app_key": lambda car, d: car.set_app_key_paired(bool(d.get("paired", True))),
+    "reboot": lambda car, d: car.reboot(),
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from . import commands, payloads
+import base64
+import binascii
+
+from . import commands, payloads, vcp, vcp_actions
 from .api import (
     MISSING_SCOPES_ERROR,
     OFFLINE_ERROR,
@@ -15,6 +18,7 @@ from .api import (
 from .billing import COMMAND, DATA, STATE_CHECK, WAKE
 from .partners import RegistrationError
 from .regions import regional_url
+from .vehicle import SimVehicle
 
 DATA_SCOPES = ("vehicle_device_data",)
 WAKE_SCOPES = ("vehicle_device_data", "vehicle_cmds", "vehicle_charging_cmds")
@@ -27,6 +31,8 @@ VCP_REQUIRED_ERROR = (
 HARDLOCKED_REASON = "unsigned_cmds_hardlocked"
 SIGNED_UNSUPPORTED_ERROR = "vehicle does not support the Vehicle Command Protocol"
 KEY_NOT_PAIRED_FAULT = "ERROR_KEY_NOT_PAIRED"  # the car's answer to an unknown key
+SIGNED_COMMAND_SCOPES = ("vehicle_cmds", "vehicle_charging_cmds")
+BAD_ROUTABLE_MESSAGE_ERROR = "routable_message must be a base64 RoutableMessage"
 
 
 def _summaries(call: ApiCall) -> list[dict[str, object]]:
@@ -94,12 +100,61 @@ def _command(call: ApiCall) -> ApiResponse:
         return error(408, OFFLINE_ERROR)
     if unsigned_refused:
         return ok({"response": {"result": False, "reason": HARDLOCKED_REASON}})
-    if call.signed and not car.config.key_paired:
+    if call.signed and not _app_key_paired(call, car):
         response = ok({"response": {"result": False, "reason": KEY_NOT_PAIRED_FAULT}})
         response.fault = KEY_NOT_PAIRED_FAULT
         return response
     result, reason = commands.run_command(car, name, call.body)
     return ok({"response": {"result": result, "reason": reason}})
+
+
+def _app_key(call: ApiCall) -> bytes | None:
+    """Return the public key the calling app registered in its user's region."""
+    return call.sim.partners.app_key(call.token.client_id, call.account.region)
+
+
+def _app_key_paired(call: ApiCall, car: SimVehicle) -> bool:
+    """Whether the calling app's key is on the car's keychain."""
+    return car.keychain.holds_app_key(_app_key(call))
+
+
+def _signed_command(call: ApiCall) -> ApiResponse:
+    """POST /api/1/vehicles/{vin}/signed_command {"routable_message": <base64>}."""
+    if not call.allows(SIGNED_COMMAND_SCOPES):
+        return error(403, MISSING_SCOPES_ERROR)
+    car = call.car
+    if car.config.command_signing == "off":
+        # Tesla's vehicle-command treats 422 as "use the REST commands".
+        return error(422, SIGNED_UNSUPPORTED_ERROR)
+    raw = call.body.get("routable_message")
+    try:
+        data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
+    except binascii.Error:
+        data = b""
+    message = vcp.decode_message(data) if data else None
+    if message is None:
+        return error(400, "invalid_request", BAD_ROUTABLE_MESSAGE_ERROR)
+    if not car.note_activity():
+        return error(408, OFFLINE_ERROR)
+    app_keys = call.sim.partners.public_keys()
+
+    def on_keychain(key: bytes) -> bool:
+        return car.keychain.holds(key, app_keys)
+
+    def allows(name: str) -> bool:
+        return call.allows(commands.scopes_for(name))
+
+    reply = car.verifier.answer(
+        message,
+        call.sim.update(),
+        on_keychain,
+        vcp_actions.execute(car, allows),
+    )
+    fault = reply.signedMessageStatus.signed_message_fault
+    response = ok({"response": base64.b64encode(vcp.encode(reply)).decode()})
+    if fault:
+        response.fault = vcp.fault_name(fault)
+    return response
 
 
 def _fleet_status(call: ApiCall) -> ApiResponse:
@@ -108,10 +163,15 @@ def _fleet_status(call: ApiCall) -> ApiResponse:
         return error(400, "invalid_request", "vins must be a list of VINs")
     cars = {car.vin: car for car in call.sim.account_vehicles(call.account.sub)}
     known = [cars[vin] for vin in dict.fromkeys(vins) if vin in cars]
-    info = {car.vin: payloads.fleet_status_info(car.config) for car in known}
+    app_key = _app_key(call)
+    paired = {car.vin: car.keychain.holds_app_key(app_key) for car in known}
+    info = {
+        car.vin: payloads.fleet_status_info(car.config, car.keychain.count(app_key))
+        for car in known
+    }
     body = {
-        "key_paired_vins": [car.vin for car in known if car.config.key_paired],
-        "unpaired_vins": [car.vin for car in known if not car.config.key_paired],
+        "key_paired_vins": [car.vin for car in known if paired[car.vin]],
+        "unpaired_vins": [car.vin for car in known if not paired[car.vin]],
         "vehicle_info": info,
     }
     return ok({"response": body})
@@ -185,6 +245,7 @@ GET_VEHICLE = Route("get_vehicle", STATE_CHECK, _get_vehicle, needs_vehicle=True
 VEHICLE_DATA = Route("vehicle_data", DATA, _vehicle_data, needs_vehicle=True)
 WAKE_UP = Route("wake_up", WAKE, _wake_up, needs_vehicle=True)
 COMMAND_ROUTE = Route("command", COMMAND, _command, needs_vehicle=True)
+SIGNED_COMMAND = Route("signed_command", COMMAND, _signed_command, needs_vehicle=True)
 FLEET_STATUS = Route("fleet_status", DATA, _fleet_status)
 USER_REGION = Route("user_region", DATA, _user_region, region_exempt=True)
 USER_ME = Route("user_me", DATA, _user_me)

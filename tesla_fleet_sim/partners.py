@@ -195,6 +195,21 @@ class PartnerRegistry:
             None,
         )
 
+    def public_keys(self) -> frozenset[bytes]:
+        """Return the keys of every registration that has one (uncompressed points)."""
+        return frozenset(
+            bytes.fromhex(r.public_key)
+            for r in self._registrations.values()
+            if r.public_key is not None
+        )
+
+    def app_key(self, client_id: str | None, region: str) -> bytes | None:
+        """Return the key ``client_id`` registered in ``region`` (None: none known)."""
+        registration = self._registrations.get((client_id or "", region))
+        if registration is None or registration.public_key is None:
+            return None
+        return bytes.fromhex(registration.public_key)
+
     def as_dict(self) -> list[dict[str, Any]]:
         """Describe the registrations for the admin endpoint."""
         return [r.as_dict() for r in self._registrations.values()]

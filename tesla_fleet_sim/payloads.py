@@ -68,14 +68,17 @@ def summary(snap: VehicleSnapshot) -> dict[str, Any]:
     }
 
 
-def fleet_status_info(config: VehicleConfig) -> dict[str, Any]:
-    """Per-vehicle info of POST /api/1/vehicles/fleet_status."""
+def fleet_status_info(config: VehicleConfig, paired_keys: int) -> dict[str, Any]:
+    """Per-vehicle info of POST /api/1/vehicles/fleet_status.
+
+    ``paired_keys``: third-party keys on the keychain as the caller sees them.
+    """
     return {
         "firmware_version": config.car_version.split()[0],
         "vehicle_command_protocol_required": config.command_signing == "required",
         "discounted_device_data": False,
         "fleet_telemetry_version": FLEET_TELEMETRY_VERSION,
-        "total_number_of_keys": BASE_KEY_COUNT + int(config.key_paired),
+        "total_number_of_keys": BASE_KEY_COUNT + paired_keys,
     }
 
 

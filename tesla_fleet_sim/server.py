@@ -200,6 +200,7 @@ API_ROUTES: tuple[tuple[str, str, api.Route], ...] = (
     ("GET", "/api/1/vehicles/{vin}/vehicle_data", endpoints.VEHICLE_DATA),
     ("POST", "/api/1/vehicles/{vin}/wake_up", endpoints.WAKE_UP),
     ("POST", "/api/1/vehicles/{vin}/command/{command}", endpoints.COMMAND_ROUTE),
+    ("POST", "/api/1/vehicles/{vin}/signed_command", endpoints.SIGNED_COMMAND),
     ("GET", "/api/1/users/region", endpoints.USER_REGION),
     ("GET", "/api/1/users/me", endpoints.USER_ME),
     ("GET", "/api/1/products", endpoints.PRODUCTS),

@@ -151,6 +151,19 @@ class Simulator:
             return None
         return self._vehicles[vin]
 
+    def paired_keys(self, vin: str | None = None) -> list[bytes]:
+        """Return the public keys car ``vin`` accepts signed commands from.
+
+        Explicitly paired keys, plus every registered app key when the car has
+        the app's key paired (``VehicleConfig.key_paired``).
+        """
+        return self.vehicle(vin).keychain.entries(self.partners.public_keys())
+
+    def is_key_paired(self, public_key: bytes, vin: str | None = None) -> bool:
+        """Whether car ``vin`` accepts signed commands from ``public_key``."""
+        car = self.vehicle(vin)
+        return car.keychain.holds(public_key, self.partners.public_keys())
+
     # --- scripting -----------------------------------------------------------
 
     def schedule_event(

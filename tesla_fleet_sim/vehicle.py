@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from .config import SimConfig, VehicleConfig
 from .errors import SimulationError
 from .geo import Location, bearing_deg
 from .schedules import MAX_SCHEDULES, ChargeSchedule
+from .vcp import Keychain, VehicleVerifier
 from .vehicle_core import VehicleCore, _iso
 from .vehicle_types import (
     FULL_EPSILON,
@@ -30,7 +33,23 @@ class SimVehicle(VehicleCore):
 
     Readable properties and actions first bring the world up to the clock
     (through the owning simulator), so tests can call them at any time.
+
+    For signed commands (Vehicle Command Protocol) the car has a key pair and
+    per-domain sessions (:attr:`verifier`) and a :attr:`keychain` of the
+    public keys it accepts commands from.
     """
+
+    def __init__(
+        self,
+        config: VehicleConfig,
+        sim_config: SimConfig,
+        now: datetime,
+        sync: Callable[[], object] | None = None,
+    ) -> None:
+        """Create the car, its command-protocol key and its keychain."""
+        super().__init__(config, sim_config, now, sync)
+        self.keychain = Keychain(app_key_paired=config.key_paired)
+        self.verifier = VehicleVerifier(config.vin, sim_config.seed, now)
 
     # --- readable state --------------------------------------------------
 
@@ -280,6 +299,33 @@ class SimVehicle(VehicleCore):
             self._touch()
         self._settle()
 
+    # --- virtual keys (Vehicle Command Protocol) --------------------------
+
+    @property
+    def vehicle_public_key(self) -> bytes:
+        """The car's own public key (uncompressed P-256 point)."""
+        return self.verifier.public_key
+
+    def pair_key(self, public_key: bytes | str) -> bytes:
+        """Put a public key (point, hex or PEM) on the keychain; returns the point.
+
+        Stands for the owner approving the key in the Tesla app.
+        """
+        return self.keychain.pair(public_key)
+
+    def unpair_key(self, public_key: bytes | str) -> bool:
+        """Remove an explicitly paired key; returns whether it was there."""
+        return self.keychain.unpair(public_key)
+
+    def set_app_key_paired(self, paired: bool) -> None:
+        """Pair or remove the key of the app's registered domain."""
+        self.keychain.app_key_paired = paired
+
+    def reboot(self) -> None:
+        """Restart the car's computers: new epochs, apps must resync sessions."""
+        self._sync()
+        self.verifier.reboot(self._t)
+
     # --- Fleet API interactions ----------------------------------------
 
     def request_wake(self) -> None:
@@ -482,4 +528,9 @@ class SimVehicle(VehicleCore):
             "sleep_count": self._sleep_count,
             "arrivals": [a.isoformat() for a in self._arrivals],
             "trips": len(self._trips),
+            "vehicle_public_key": self.verifier.public_key.hex(),
+            "keychain": {
+                "app_key_paired": self.keychain.app_key_paired,
+                "keys": [key.hex() for key in self.keychain.keys],
+            },
         }
