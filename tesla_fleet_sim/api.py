@@ -45,7 +45,8 @@ class ApiResponse:
     """Status, JSON body and extra headers of an answer.
 
     ``fault`` carries what a car said to a signed command it could not take
-    (read by the proxy; never sent over HTTP).
+    (read by the proxy, logged as the request's ``error``; never sent over
+    HTTP as such).
     """
 
     status: int
@@ -201,6 +202,8 @@ def handle(sim: Simulator, request: ApiRequest) -> ApiResponse:
     record.status = response.status
     if record.error is None and response.status >= 400:
         record.error = str(response.body.get("error"))
+    if record.error is None and response.fault is not None:
+        record.error = response.fault  # what the car said to a signed command
     if route.billed and (response.status != 401 or sim.config.bill_unauthorized):
         record.billed = sim.ledger.record(route.category, record.vin, response.status)
     sim.log_request(record)

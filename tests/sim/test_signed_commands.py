@@ -430,6 +430,11 @@ async def test_replayed_message_is_refused(signed, signing_sim) -> None:
     replay = await _post_raw(signed, message)
     assert _fault(replay) == "MESSAGEFAULT_ERROR_INVALID_TOKEN_OR_COUNTER"
     assert replay.session_info
+    logged = _signed_requests(signing_sim)[-1]
+    assert (logged.status, logged.error) == (
+        200,
+        "MESSAGEFAULT_ERROR_INVALID_TOKEN_OR_COUNTER",
+    )
     assert signing_sim.vehicle().charge_limit_soc == 80
     # An older message, never delivered, still fits the window.
     late = await _signed_message(signed, _limit(75))
