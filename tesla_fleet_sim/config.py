@@ -134,7 +134,9 @@ class VehicleConfig:
     # How a "required" car refuses an unsigned command: "forbidden" (HTTP 403,
     # the server's VCP error) or "hardlocked" (200, unsigned_cmds_hardlocked).
     unsigned_rejection: str = "forbidden"
-    key_paired: bool = False  # the partner's virtual key is on the car's keychain
+    # The public key of the app's registered domain is on the car's keychain
+    # (signed_command, fleet_status, the proxy); more keys: SimVehicle.pair_key.
+    key_paired: bool = False
 
     def __post_init__(self) -> None:
         """Reject unknown signing settings early."""
