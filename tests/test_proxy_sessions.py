@@ -266,7 +266,7 @@ async def test_key_removed_before_cleanup(
     await advance_to(hass, freezer, SEND_AT)
     (session,) = entry.runtime_data.sessions.sessions.values()
     assert session.state is SessionState.ACTIVE
-    sim.vehicle().config.key_paired = False
+    sim.vehicle().set_app_key_paired(False)
     await advance_to(hass, freezer, CLEANUP_AT)
     assert session.state is SessionState.FAILED
     assert session.reason == REASON_KEY_NOT_PAIRED
