@@ -196,6 +196,10 @@ class SimConfig:
     refresh_token_lifetime: timedelta = timedelta(days=90)
     auth_code_lifetime: timedelta = timedelta(minutes=10)
     sleep_after: timedelta = timedelta(minutes=15)
+    # Whether a vehicle_data read restarts the car's sleep timer. Disputed for
+    # post-2021 cars; True is the pessimistic world (every read keeps the car
+    # awake for another sleep_after), False lets a polled car fall asleep.
+    data_keeps_awake: bool = True
     # After wake_up an asleep car stays asleep for a delay drawn per wake-up from
     # [wake_delay_min, wake_delay_max] (whole seconds, deterministic per seed and
     # VIN); a fixed wake_delay overrides the range (tests that need leniency).

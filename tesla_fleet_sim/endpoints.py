@@ -64,7 +64,8 @@ def _vehicle_data(call: ApiCall) -> ApiResponse:
     ):
         return error(403, MISSING_SCOPES_ERROR)
     car = call.car
-    if not car.note_activity():
+    keeps_awake = call.sim.config.data_keeps_awake
+    if not (car.note_activity() if keeps_awake else car.state == "online"):
         return error(408, OFFLINE_ERROR)
     body = payloads.vehicle_data(
         car.snapshot(), sections, wants_location, call.account.user_id
