@@ -437,6 +437,7 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
                 CONF_ARRIVAL_ENTITIES: ["person.driver"],
                 CONF_IDLE_INTERVAL: 45,
                 "asleep_interval": 60,
+                "habit_interval": 0,
                 "bill_state_checks": True,
             },
             "charging": {
@@ -454,6 +455,7 @@ async def test_options(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> No
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert loaded_entry.options[CONF_IDLE_INTERVAL] == 45
+    assert loaded_entry.options["habit_interval"] == 0  # habits off: fixed checks
     assert loaded_entry.options[CONF_OFF_PEAK_LIMIT] == 70
     assert loaded_entry.options[CONF_ARRIVAL_ENTITIES] == ["person.driver"]
     assert loaded_entry.state is ConfigEntryState.LOADED

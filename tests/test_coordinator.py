@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+import itertools
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -13,12 +14,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.tesla_scout_worker import async_remove_config_entry_device
 from custom_components.tesla_scout_worker.const import (
     CONF_ARRIVAL_ENTITIES,
+    CONF_ASLEEP_INTERVAL,
+    CONF_HABIT_INTERVAL,
     CONF_OFF_PEAK_ACTION,
     CONF_OFF_PEAK_LIMIT,
     CONF_PLUGGED_ENTITY,
     DOMAIN,
 )
 from custom_components.tesla_scout_worker.coordinator import VehicleCoordinator
+from custom_components.tesla_scout_worker.scout_habits import Place
+from custom_components.tesla_scout_worker.scout_policy import SHORTEST_WAIT, habit_wait
 from custom_components.tesla_scout_worker.vehicle import TeslaVehicle
 from custom_components.tesla_scout_worker.vehicle_data import home_zone
 from homeassistant.config_entries import ConfigEntryState
@@ -90,13 +95,29 @@ def coordinator(entry: MockConfigEntry, vin: str = VIN) -> VehicleCoordinator:
     return vehicles[vin].coordinator
 
 
+FIXED_ASLEEP = {CONF_HABIT_INTERVAL: 0, CONF_ASLEEP_INTERVAL: 60}
+
+
+def expected_wait(entry: MockConfigEntry, vin: str = VIN) -> timedelta:
+    """Return what the pure policy says for a sleeping car after its last check."""
+    watcher = coordinator(entry, vin)
+    data = watcher.data
+    assert data.state != "online"
+    place = None if data.at_home is None else Place.HOME if data.at_home else Place.AWAY
+    wait = habit_wait(
+        watcher.settings, watcher._habits, place, dt_util.as_local(data.checked_at)
+    )
+    assert SHORTEST_WAIT <= wait <= timedelta(hours=3)
+    return wait
+
+
 async def test_asleep_car_is_never_woken(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     sim: Simulator,
     setup_entry: Callable[[], Awaitable[MockConfigEntry]],
 ) -> None:
-    """A sleeping car gets one state check an hour and nothing else for a day."""
+    """A sleeping car gets state checks and nothing else for a day."""
     car = sim.vehicle()
     car.fall_asleep()
     entry = await setup_entry()
@@ -109,9 +130,65 @@ async def test_asleep_car_is_never_woken(
     assert sim.ledger.counts["wake"] == 0
     assert calls(sim, "wake") == 0
     assert calls(sim, "data") == 0
+    # Nothing learnt yet and the car's place unknown: checks by the assumed
+    # habits, more by day than by night, well under a 10-min poll's 144.
+    checks = sim.api_requests("state_check")
+    assert 24 < len(checks) < 24 * 6 * 0.6
+    gaps = [b.time - a.time for a, b in itertools.pairwise(checks)]
+    assert min(gaps) >= SHORTEST_WAIT
+    assert max(gaps) <= timedelta(hours=3)
+    assert coordinator(entry).update_interval == expected_wait(entry)
+
+
+async def test_without_habits_a_sleeping_car_is_checked_every_asleep_interval(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    config_entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+) -> None:
+    """With the habit interval 0 the asleep interval is fixed, as it used to be."""
+    car = sim.vehicle()
+    car.fall_asleep()
+    hass.config_entries.async_update_entry(config_entry, options=FIXED_ASLEEP)
+    entry = await setup_entry()
+
+    await advance(hass, freezer, timedelta(hours=23, minutes=59))
+
+    assert calls(sim, "wake") == 0
+    assert calls(sim, "data") == 0
     # The account listing at setup, then one check per asleep interval (60 min).
     assert calls(sim, "state_check") == 1 + 23
     assert coordinator(entry).update_interval == timedelta(minutes=60)
+
+
+async def test_habits_are_learnt_and_kept(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    sim: Simulator,
+    config_entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+) -> None:
+    """Two weeks of commuting: checks gather at the usual departures."""
+    car = sim.vehicle()
+    car.fall_asleep()
+    sim.add_daily_plan(None, DayPlan.commuter(), days=15)
+    entry = await setup_entry()
+    await advance(hass, freezer, timedelta(days=14), step=timedelta(hours=1))
+    watcher = coordinator(entry)
+    habits = watcher._habits
+    assert habits.learnt_hours > 24 * 7
+    assert len(car.trips) >= 26
+    leaves = dt_util.as_local(car.trips[-2].departed)  # the last one from home
+    before = habit_wait(
+        watcher.settings, habits, Place.HOME, leaves - timedelta(minutes=10)
+    )
+    night = habit_wait(
+        watcher.settings, habits, Place.HOME, leaves - timedelta(hours=6)
+    )
+    assert before <= timedelta(minutes=30)
+    assert night >= 3 * before
+    assert calls(sim, "wake") == 0
 
 
 async def test_parked_car_is_left_to_fall_asleep(
@@ -139,7 +216,7 @@ async def test_parked_car_is_left_to_fall_asleep(
     assert calls(sim, "data") == 1
     assert state(hass, f"sensor.{CAR}_vehicle_state") == "asleep"
     assert state(hass, f"sensor.{CAR}_battery") == battery  # the last value stays
-    assert coordinator(entry).update_interval == timedelta(minutes=60)
+    assert coordinator(entry).update_interval == expected_wait(entry)
     assert car.wake_count == 0
 
 
@@ -388,11 +465,13 @@ async def test_rate_limit_backs_off_to_retry_after(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     sim: Simulator,
+    config_entry: MockConfigEntry,
     setup_entry: Callable[[], Awaitable[MockConfigEntry]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A 429 pushes the next check to Retry-After (2 h here), not sooner."""
     sim.vehicle().fall_asleep()
+    hass.config_entries.async_update_entry(config_entry, options=FIXED_ASLEEP)
     entry = await setup_entry()
     sim.config.rate_limits.window = timedelta(hours=2)  # Retry-After: 7200 s
     sim.faults.fail_next(f"/api/1/vehicles/{VIN}", 429)
@@ -577,7 +656,11 @@ async def test_commuter_day_costs_far_less_than_fixed_polling(
     sim.add_daily_plan(
         None, DayPlan.commuter(), days=1, plug_in_days=range(7)
     )  # 07:30 to work (25 min), 17:00 home (30 min), plugged in on arrival
-    hass.config_entries.async_update_entry(config_entry, options=OFF_PEAK)
+    # A fixed hourly check of the sleeping car: the first day, before the
+    # scout learnt anything, costs more with habits (the month is benched).
+    hass.config_entries.async_update_entry(
+        config_entry, options=OFF_PEAK | FIXED_ASLEEP
+    )
     entry = await setup_entry()
 
     await advance(hass, freezer, timedelta(hours=24) - timedelta(minutes=1))
@@ -629,7 +712,7 @@ async def test_car_falling_asleep_between_state_and_data(
     assert state(hass, f"sensor.{CAR}_vehicle_state") == "asleep"
     assert sim.ledger.counts["data"] == 1  # the 408 is billed
     assert calls(sim, "wake") == 0
-    assert coordinator(entry).update_interval == timedelta(minutes=60)
+    assert coordinator(entry).update_interval == expected_wait(entry)
 
 
 async def test_rejected_token_starts_reauth(

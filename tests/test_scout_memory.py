@@ -27,7 +27,9 @@ from custom_components.tesla_scout_worker.plan_inputs import (
     conservative_soc,
     soc_margin,
 )
+from custom_components.tesla_scout_worker.scout_habits import Habits, Place
 from custom_components.tesla_scout_worker.scout_memory import (
+    HABITS_SAVE_DELAY,
     recalled,
     remembered,
     storage_key,
@@ -299,7 +301,8 @@ async def test_store_holds_only_what_is_needed(
     assert key not in hass_storage  # a delayed write
     await advance_to(hass, freezer, SEEN + timedelta(seconds=15))
     stored = stored_memory(hass_storage, entry)
-    assert stored["version"] == 1
+    assert stored["version"] == 2
+    assert list(stored["data"]["habits"]) == [VIN]
     (car,) = stored["data"]["vehicles"].values()
     assert list(stored["data"]["vehicles"]) == [VIN]  # the key, as elsewhere
     assert car == {
@@ -337,19 +340,25 @@ async def test_store_holds_only_what_is_needed(
     for word in ("token", "odometer", "display_name", "vehicle_name", "Sim Model"):
         assert word not in text
 
-    # Checks that bring nothing new are not written; the unload writes them.
+    # Checks that bring nothing new are written with the habits, an hour later;
+    # the unload writes everything.
     sim.vehicle().fall_asleep()
     await advance_to(hass, freezer, SEEN + timedelta(minutes=31))
     await advance_to(hass, freezer, SEEN + timedelta(minutes=32))
     asleep = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
     assert asleep["state"] == "asleep"
-    await advance_to(hass, freezer, SEEN + timedelta(minutes=92))
+    await advance_to(
+        hass, freezer, SEEN + timedelta(minutes=31, seconds=HABITS_SAVE_DELAY)
+    )
     stored_after = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
     assert stored_after == asleep
+    for minutes in range(120, 6 * 60, 10):
+        await advance_to(hass, freezer, SEEN + timedelta(minutes=minutes))
+    later = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
+    assert later["checked_at"] > asleep["checked_at"]
     assert await hass.config_entries.async_unload(entry.entry_id)
     unloaded = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
-    assert unloaded["checked_at"] > asleep["checked_at"]
-    assert unloaded["fetched_at"] == asleep["fetched_at"]
+    assert unloaded["checked_at"] >= later["checked_at"]
 
 
 async def test_remove_entry_removes_the_store(
@@ -386,7 +395,7 @@ GOOD = {
     "stored",
     [
         pytest.param(memory_of({VIN: GOOD}, version=0), id="older_version"),
-        pytest.param(memory_of({VIN: GOOD}, version=2), id="newer_version"),
+        pytest.param(memory_of({VIN: GOOD}, version=3), id="newer_version"),
         pytest.param({"version": 1, "data": ["nonsense"]}, id="not_a_mapping"),
         pytest.param(memory_of("nonsense"), id="vehicles_not_a_mapping"),
         pytest.param(memory_of({VIN: "nonsense"}), id="car_not_a_mapping"),
@@ -424,6 +433,50 @@ async def test_unreadable_memory_is_ignored(
         await plan(hass)
     assert err.value.translation_key == "soc_unknown"
     assert sim.api_requests("wake") == []
+
+
+async def test_version_1_memory_is_kept_and_habits_start_empty(
+    hass: HomeAssistant,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+    hass_storage: dict[str, Any],
+) -> None:
+    """A store written before habits were kept still gives the last level."""
+    hass_storage[storage_key(entry.entry_id)] = memory_of({VIN: GOOD})
+    sim.vehicle().fall_asleep()
+    await setup_entry()
+    assert state(hass, f"sensor.{CAR}_battery") == "41"
+    habits = entry.runtime_data.vehicles[VIN].coordinator._habits
+    assert habits.learnt_hours == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+    stored = stored_memory(hass_storage, entry)
+    assert stored["version"] == 2
+    assert set(stored["data"]["habits"]) == {VIN}
+
+
+async def test_learnt_habits_survive_a_restart(
+    hass: HomeAssistant,
+    sim: Simulator,
+    entry: MockConfigEntry,
+    setup_entry: Callable[[], Awaitable[MockConfigEntry]],
+    hass_storage: dict[str, Any],
+) -> None:
+    """Habits are read back after a restart; unreadable ones start afresh."""
+    learnt = Habits()
+    learnt.leaves[Place.HOME][0][30] = 3.0
+    learnt.stays[Place.HOME][0][30] = 1.0
+    stored = memory_of({VIN: GOOD})
+    stored["version"] = 2
+    stored["data"]["habits"] = {VIN: learnt.as_dict(), "OTHER": {"leaves": []}}
+    hass_storage[storage_key(entry.entry_id)] = stored
+    sim.vehicle().fall_asleep()
+    await setup_entry()
+    habits = entry.runtime_data.vehicles[VIN].coordinator._habits
+    assert habits.leaves[Place.HOME][0][30] == 3.0
+    memory = entry.runtime_data.memory
+    assert memory.habits("OTHER").learnt_hours == 0  # unreadable: new
+    assert memory.habits(VIN) is habits
 
 
 async def test_memory_of_other_cars_is_dropped(

@@ -39,6 +39,7 @@ from .const import (
     CONF_DAILY_CHECK_TIME,
     CONF_DOMAIN,
     CONF_FLEET_API_URL,
+    CONF_HABIT_INTERVAL,
     CONF_HOME_ZONE,
     CONF_IDLE_INTERVAL,
     CONF_LEAD_TIME,
@@ -56,6 +57,7 @@ from .const import (
     DEFAULT_BILL_STATE_CHECKS,
     DEFAULT_CHARGING_POWER,
     DEFAULT_DAILY_CHECK_TIME,
+    DEFAULT_HABIT_INTERVAL,
     DEFAULT_HOME_ZONE,
     DEFAULT_IDLE_INTERVAL,
     DEFAULT_LEAD_TIME,
@@ -446,6 +448,7 @@ SCOUT_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
     CONF_PLUGGED_ENTITY: (None, _entity("binary_sensor", "sensor")),
     CONF_IDLE_INTERVAL: (DEFAULT_IDLE_INTERVAL, _minutes(5, 240)),
     CONF_ASLEEP_INTERVAL: (DEFAULT_ASLEEP_INTERVAL, _minutes(10, 720)),
+    CONF_HABIT_INTERVAL: (DEFAULT_HABIT_INTERVAL, _minutes(0, 60)),
     CONF_BILL_STATE_CHECKS: (DEFAULT_BILL_STATE_CHECKS, selector.BooleanSelector()),
 }
 CHARGING_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {

@@ -55,6 +55,7 @@ CONF_PLUGGED_ENTITY: Final = "plugged_entity"
 CONF_IDLE_INTERVAL: Final = "idle_interval"
 CONF_ASLEEP_INTERVAL: Final = "asleep_interval"
 CONF_DRIVING_MIN_INTERVAL: Final = "driving_min_interval"
+CONF_HABIT_INTERVAL: Final = "habit_interval"
 CONF_BILL_STATE_CHECKS: Final = "bill_state_checks"
 CONF_OFF_PEAK_START: Final = "off_peak_start"
 CONF_OFF_PEAK_END: Final = "off_peak_end"
@@ -69,7 +70,8 @@ CONF_CALENDAR_ENTITY: Final = "calendar_entity"
 
 DEFAULT_HOME_ZONE: Final = "zone.home"
 DEFAULT_IDLE_INTERVAL: Final = 30  # minutes between checks while parked
-DEFAULT_ASLEEP_INTERVAL: Final = 60  # minutes between state checks while asleep
+DEFAULT_ASLEEP_INTERVAL: Final = 180  # longest wait between checks while asleep
+DEFAULT_HABIT_INTERVAL: Final = 8  # minutes where the car usually leaves; 0: off
 DEFAULT_DRIVING_MIN_INTERVAL: Final = 1  # minutes, lower bound while driving home
 DEFAULT_BILL_STATE_CHECKS: Final = True
 DEFAULT_OFF_PEAK_START: Final = "22:00:00"

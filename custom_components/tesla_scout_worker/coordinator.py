@@ -33,6 +33,7 @@ from .charge_control import ChargeControl
 from .const import (
     CONF_ASLEEP_INTERVAL,
     CONF_DRIVING_MIN_INTERVAL,
+    CONF_HABIT_INTERVAL,
     CONF_IDLE_INTERVAL,
     CONF_OFF_PEAK_ACTION,
     CONF_OFF_PEAK_END,
@@ -40,6 +41,7 @@ from .const import (
     CONF_OFF_PEAK_START,
     DEFAULT_ASLEEP_INTERVAL,
     DEFAULT_DRIVING_MIN_INTERVAL,
+    DEFAULT_HABIT_INTERVAL,
     DEFAULT_IDLE_INTERVAL,
     DEFAULT_OFF_PEAK_ACTION,
     DEFAULT_OFF_PEAK_END,
@@ -48,6 +50,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .scout_habits import Place, Seen
 from .scout_memory import ScoutMemory
 from .scout_policy import PollSettings, VehicleState, backoff, next_interval
 from .time_of_day import time_to_minutes
@@ -70,6 +73,18 @@ def poll_settings(options: Mapping[str, Any]) -> PollSettings:
         driving_min=_minutes_option(
             options, CONF_DRIVING_MIN_INTERVAL, DEFAULT_DRIVING_MIN_INTERVAL
         ),
+        habit=_minutes_option(options, CONF_HABIT_INTERVAL, DEFAULT_HABIT_INTERVAL),
+    )
+
+
+def seen_of(data: VehicleData) -> Seen:
+    """Return where a check found the car, for learning its habits."""
+    place = None if data.at_home is None else Place.HOME if data.at_home else Place.AWAY
+    return Seen(
+        at=dt_util.as_local(data.checked_at),
+        place=place,
+        moving=data.driving,
+        location=data.location,
     )
 
 
@@ -103,6 +118,7 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
         self._control = control
         self._session_active = session_active
         self._memory = memory
+        self._habits = memory.habits(self.vin)
         super().__init__(
             hass,
             LOGGER,
@@ -180,7 +196,12 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
             data,
             changed=payload is not None or previous is None or previous.state != state,
         )
-        self.update_interval = next_interval(self.settings, data.observation())
+        after = seen_of(data)
+        self._habits.learn(None if previous is None else seen_of(previous), after)
+        self._memory.learnt()
+        self.update_interval = next_interval(
+            self.settings, data.observation(), habits=self._habits, now=after.at
+        )
         return data
 
     @callback

@@ -11,6 +11,11 @@ daily check know the last charge level, limit and location at once, without
 waking the car. Restored data is never *fresh*: nothing acts on it as if the
 car had just said it (the off-peak action waits for the awake car).
 
+The store also keeps each car's habits (scout_habits.py): when it usually
+sets off from home and from elsewhere, learnt from the checks, so the scout
+knows when to look after a restart too. Version 1 stores (no habits) are
+migrated: their cars are kept and the habits start empty.
+
 The VIN is the key, as in the sessions store; it is never logged.
 """
 
@@ -26,10 +31,12 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, LOGGER
+from .scout_habits import Habits
 from .vehicle_data import HomeZone, VehicleData, build_vehicle_data
 
-STORAGE_VERSION: Final = 1
+STORAGE_VERSION: Final = 2
 SAVE_DELAY: Final = 10  # seconds after a check that brought something new
+HABITS_SAVE_DELAY: Final = 900  # seconds after a check that only taught habits
 
 KEPT_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "charge_state": ("battery_level", "charge_limit_soc", "charging_state"),
@@ -60,7 +67,7 @@ def storage_key(entry_id: str) -> str:
 
 
 class _ScoutStore(Store[dict[str, Any]]):
-    """A store that drops what an older version wrote: it is only a memory."""
+    """A store that keeps version 1's cars and drops anything older."""
 
     async def _async_migrate_func(
         self,
@@ -68,6 +75,8 @@ class _ScoutStore(Store[dict[str, Any]]):
         old_minor_version: int,
         old_data: dict[str, Any],
     ) -> dict[str, Any]:
+        if old_major_version == 1 and isinstance(old_data, Mapping):
+            return {"vehicles": old_data.get("vehicles") or {}, "habits": {}}
         return {}
 
 
@@ -148,6 +157,9 @@ class ScoutMemory:
         self._store = _ScoutStore(hass, STORAGE_VERSION, storage_key(entry_id))
         self._raw: dict[str, Any] = {}
         self._cars: dict[str, VehicleData] = {}
+        self._raw_habits: dict[str, Any] = {}
+        self._habits: dict[str, Habits] = {}
+        self._save_pending = False
 
     async def async_load(self) -> None:
         """Read the store; an unreadable or newer one is ignored."""
@@ -158,6 +170,29 @@ class ScoutMemory:
             stored = None
         vehicles = stored.get("vehicles") if isinstance(stored, Mapping) else None
         self._raw = dict(vehicles) if isinstance(vehicles, Mapping) else {}
+        habits = stored.get("habits") if isinstance(stored, Mapping) else None
+        self._raw_habits = dict(habits) if isinstance(habits, Mapping) else {}
+
+    def habits(self, vin: str) -> Habits:
+        """Return a car's habits (learnt before the restart, or new ones)."""
+        if (known := self._habits.get(vin)) is not None:
+            return known
+        raw = self._raw_habits.pop(vin, None)
+        habits = Habits()
+        if raw is not None:
+            try:
+                habits = Habits.from_dict(raw)
+            except (TypeError, ValueError) as err:
+                LOGGER.debug("Ignoring unreadable habits of a car: %s", err)
+        self._habits[vin] = habits
+        return habits
+
+    @callback
+    def learnt(self) -> None:
+        """Write the habits some time after a check taught them something."""
+        if not self._save_pending:
+            self._save_pending = True
+            self._store.async_delay_save(self._data, HABITS_SAVE_DELAY)
 
     def recall(self, vin: str, home: HomeZone | None) -> VehicleData | None:
         """Return what was known about a car before the restart, if readable."""
@@ -179,17 +214,20 @@ class ScoutMemory:
         self._cars[vin] = data
         self._raw.pop(vin, None)
         if changed:
+            self._save_pending = True
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     @callback
     def retain(self, vins: Iterable[str]) -> None:
         """Forget every car but these (the account's current vehicles)."""
         keep = set(vins)
-        gone = [vin for vin in {*self._cars, *self._raw} if vin not in keep]
+        known = {*self._cars, *self._raw, *self._habits, *self._raw_habits}
+        gone = [vin for vin in known if vin not in keep]
         for vin in gone:
-            self._cars.pop(vin, None)
-            self._raw.pop(vin, None)
+            for kept in (self._cars, self._raw, self._habits, self._raw_habits):
+                kept.pop(vin, None)
         if gone:
+            self._save_pending = True
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     async def async_save(self) -> None:
@@ -197,6 +235,9 @@ class ScoutMemory:
         await self._store.async_save(self._data())
 
     def _data(self) -> dict[str, Any]:
+        self._save_pending = False
         vehicles = dict(self._raw)
         vehicles.update({vin: remembered(d) for vin, d in self._cars.items()})
-        return {"vehicles": vehicles}
+        habits = dict(self._raw_habits)
+        habits.update({vin: h.as_dict() for vin, h in self._habits.items()})
+        return {"vehicles": vehicles, "habits": habits}

@@ -101,6 +101,7 @@ class VehicleData:
             charging=bool(self.charging),
             distance_home_km=self.distance_home_km,
             speed_kmh=self.speed_kmh,
+            at_home=self.at_home,
         )
 
 
