@@ -1,4 +1,9 @@
-"""Month: the reference commuter profile for 30 days, one simulator per policy.
+"""Month: four driver profiles for 30 days, one simulator per policy and world.
+
+Profiles (``harness.Profile``): the reference commuter, an irregular driver, a
+car that mostly stays home and a two-shift worker. Worlds: ``keep_awake``
+(every ``vehicle_data`` restarts the car's 15-min sleep timer, the simulator's
+pessimistic default) and ``may_sleep`` (reads do not keep the car awake).
 
 Policies:
 
@@ -13,18 +18,26 @@ plans and runs it, and the baselines replay the requests the integration's
 session made at the same moments, so every car charges alike and the
 difference between the policies is what watching the car costs.
 
-Run the scout first: the baselines read its session requests.
+Run the scout first: the baselines read its session requests. The
+commuter in the ``keep_awake`` world is the reference (``month.policies``);
+every run is also under ``month.profiles.<profile>.<world>.<policy>``.
+``fixed_1min`` runs for the reference only. ``test_month_tradeoff`` runs the
+scout with other habit intervals (cost against hours wrong).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+import os
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 
-from custom_components.tesla_scout_worker.const import CONF_ARRIVAL_ENTITIES
+from custom_components.tesla_scout_worker.const import (
+    CONF_ARRIVAL_ENTITIES,
+    CONF_HABIT_INTERVAL,
+)
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.token_manager import EVENT_REAUTH_REQUIRED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -39,6 +52,7 @@ from .baselines import FixedPoller
 from .conftest import add_entry, plan_session, prepare_hass, setup_entry
 from .fragments import read_fragment, wall_clock, write_fragment
 from .harness import (
+    PROFILE_KINDS,
     Call,
     CallLog,
     Clock,
@@ -53,13 +67,37 @@ from .harness import (
     session_windows,
 )
 
-PROFILE = Profile(start=date(2025, 6, 2))  # a Monday; no DST change in the month
+FIRST_DAY = date(2025, 6, 2)  # a Monday; no DST change in the month
+PROFILE = Profile(start=FIRST_DAY)  # the reference commuter
+WORLDS = {"keep_awake": True, "may_sleep": False}
+REFERENCE = ("commuter", "keep_awake")
 AT_HOME = "binary_sensor.sim_model_3_at_home"
 PHONE = "device_tracker.driver_phone"
 PHONE_LEAVES_AFTER = timedelta(minutes=1)
 SESSION_CALLS = "month_session_calls"
+TRADEOFF_HABIT_MINUTES = tuple(
+    int(v) for v in os.environ.get("MONTH_TRADEOFF", "4,6,12,20").split(",") if v
+)
+"""Habit intervals of the trade-off curve (the default is run anyway)."""
+TRADEOFF_PROFILES = tuple(
+    v for v in os.environ.get("MONTH_TRADEOFF_PROFILES", "irregular").split(",") if v
+)
 
 
+def profile_of(kind: str, world: str) -> Profile:
+    """Return the month of one profile in one world."""
+    return Profile(start=FIRST_DAY, kind=kind, data_keeps_awake=WORLDS[world])
+
+
+def fragment_name(kind: str, world: str, policy: str) -> str:
+    """Return the fragment of one run (the reference keeps its old name)."""
+    if (kind, world) == REFERENCE:
+        return f"month_{policy}"
+    return f"month_{kind}_{world}_{policy}"
+
+
+@pytest.mark.parametrize("world", list(WORLDS))
+@pytest.mark.parametrize("kind", PROFILE_KINDS)
 @pytest.mark.parametrize("policy", ["scout", "scout_arrival_trigger"])
 async def test_month_scout(
     hass: HomeAssistant,
@@ -67,12 +105,47 @@ async def test_month_scout(
     socket_enabled: None,
     fast_wake_wait: None,
     policy: str,
+    kind: str,
+    world: str,
 ) -> None:
-    """The integration follows the commuter for a month."""
+    """The integration follows the driver for a month."""
+    await run_scout(hass, freezer, policy, profile_of(kind, world), world)
+
+
+@pytest.mark.parametrize("minutes", TRADEOFF_HABIT_MINUTES)
+@pytest.mark.parametrize("kind", TRADEOFF_PROFILES)
+async def test_month_tradeoff(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    socket_enabled: None,
+    fast_wake_wait: None,
+    kind: str,
+    minutes: int,
+) -> None:
+    """The scout without trigger, with another habit interval."""
+    await run_scout(
+        hass,
+        freezer,
+        f"scout_habit_{minutes}min",
+        profile_of(kind, "keep_awake"),
+        "keep_awake",
+        options={CONF_HABIT_INTERVAL: minutes},
+    )
+
+
+async def run_scout(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    policy: str,
+    profile: Profile,
+    world: str,
+    options: dict[str, Any] | None = None,
+) -> None:
+    """Run the integration through ``profile``; write its fragment."""
     started = wall_clock()
-    freezer.move_to(PROFILE.start_at)
+    freezer.move_to(profile.start_at)
     await prepare_hass(hass)
-    sim = PROFILE.build(SimClock.follow(dt_util.utcnow))
+    sim = profile.build(SimClock.follow(dt_util.utcnow))
     car = sim.vehicle()
     log = CallLog()
     calls = log.watch(sim)
@@ -101,21 +174,21 @@ async def test_month_scout(
         hass.bus.async_listen(EVENT_SESSION, _session),
         hass.bus.async_listen(EVENT_REAUTH_REQUIRED, _reauth),
     ]
-    options: dict[str, Any] = {}
+    options = dict(options or {})
     if policy == "scout_arrival_trigger":
         options[CONF_ARRIVAL_ENTITIES] = [PHONE]
-        unsubs.extend(_phone_follows_the_car(hass))
+        unsubs.extend(_phone_follows_the_car(hass, profile))
     with log.active():
         async with running_simulator(sim) as server:
             entry = add_entry(hass, sim, server.url, options=options)
             await setup_entry(hass, entry)
             clock = Clock(hass, freezer)
-            for need in PROFILE.sessions():
+            for need in profile.sessions():
                 await clock.run_until(need.planned_at)
                 await plan_session(
                     hass, car.vin, need.target_soc, need.ready_by, mode="off_peak"
                 )
-            await clock.run_until(PROFILE.end_at)
+            await clock.run_until(profile.end_at)
             token_stats = entry.runtime_data.tokens.as_dict()
             manager = entry.runtime_data.sessions
             assert manager is not None
@@ -127,7 +200,7 @@ async def test_month_scout(
 
     assert home_states, f"{AT_HOME} never changed: was the entity renamed?"
     windows = session_windows(session_events)
-    result = month_result(policy, sim, calls, home_states, windows)
+    result = month_result(policy, profile, world, sim, calls, home_states, windows)
     refreshes = sim.token_requests("refresh_token")
     result |= {
         "token_refreshes": len(refreshes),
@@ -141,10 +214,10 @@ async def test_month_scout(
         "clock_steps": clock.steps,
         "wall_seconds": round(wall_clock() - started, 2),
     }
-    write_fragment(f"month_{policy}", result)
+    write_fragment(fragment_name(profile.kind, world, policy), result)
     if policy == "scout":
         write_fragment(
-            SESSION_CALLS,
+            fragment_name(profile.kind, world, "session_calls"),
             {
                 "windows": [
                     {"start": w.start.isoformat(), "end": w.end.isoformat()}
@@ -155,7 +228,7 @@ async def test_month_scout(
         )
 
 
-def _phone_follows_the_car(hass: HomeAssistant) -> list[Any]:
+def _phone_follows_the_car(hass: HomeAssistant, profile: Profile) -> list[Any]:
     """Move the driver's phone: home when the car arrives, away when it leaves.
 
     The phone leaves the home zone a minute after the car sets off (it has to
@@ -163,11 +236,10 @@ def _phone_follows_the_car(hass: HomeAssistant) -> list[Any]:
     """
     hass.states.async_set(PHONE, "home")
     unsubs = []
-    for drive in PROFILE.drives():
-        arrived = drive.at + timedelta(minutes=drive.minutes)
+    for drive in profile.drives():
         for moment, state in (
             (drive.at + PHONE_LEAVES_AFTER, "not_home"),
-            (arrived, "home" if drive.action == "drive_home" else "not_home"),
+            (drive.arrives, "home" if drive.home else "not_home"),
         ):
 
             @callback
@@ -178,26 +250,39 @@ def _phone_follows_the_car(hass: HomeAssistant) -> list[Any]:
     return unsubs
 
 
-@pytest.mark.parametrize(
-    ("policy", "minutes"), [("fixed_10min", 10), ("fixed_1min", 1)]
-)
-async def test_month_fixed_poll(policy: str, minutes: int) -> None:
-    """A fixed poll follows the same commuter, replaying the same sessions."""
+FIXED_RUNS = [
+    pytest.param("fixed_10min", 10, kind, world, id=f"fixed_10min-{kind}-{world}")
+    for kind in PROFILE_KINDS
+    for world in WORLDS
+] + [pytest.param("fixed_1min", 1, *REFERENCE, id="fixed_1min-commuter-keep_awake")]
+
+
+@pytest.mark.parametrize(("policy", "minutes", "kind", "world"), FIXED_RUNS)
+async def test_month_fixed_poll(
+    policy: str, minutes: int, kind: str, world: str
+) -> None:
+    """A fixed poll follows the same driver, replaying the same sessions."""
     started = wall_clock()
-    recorded = read_fragment(SESSION_CALLS) or {"windows": [], "calls": []}
+    profile = profile_of(kind, world)
+    recorded = read_fragment(fragment_name(kind, world, "session_calls")) or {
+        "windows": [],
+        "calls": [],
+    }
     replay = [call_from_dict(c) for c in recorded["calls"]]
     windows = [
         Window(datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"]))
         for w in recorded["windows"]
     ]
-    clock = SimClock.manual(PROFILE.start_at)
-    sim = PROFILE.build(clock)
+    clock = SimClock.manual(profile.start_at)
+    sim = profile.build(clock)
     log = CallLog()
     calls = log.watch(sim)
     poller = FixedPoller(sim, clock, timedelta(minutes=minutes))
     with log.active():
-        poller.run(PROFILE.start_at, PROFILE.end_at, replay)
-    result = month_result(policy, sim, calls, poller.home_states, windows)
+        poller.run(profile.start_at, profile.end_at, replay)
+    result = month_result(
+        policy, profile, world, sim, calls, poller.home_states, windows
+    )
     result |= {
         "token_refreshes": poller.refreshes,
         "token_refresh_failures": poller.refresh_failures,
@@ -205,11 +290,13 @@ async def test_month_fixed_poll(policy: str, minutes: int) -> None:
         "sessions_replayed": len(windows) // 2,
         "wall_seconds": round(wall_clock() - started, 2),
     }
-    write_fragment(f"month_{policy}", result)
+    write_fragment(fragment_name(kind, world, policy), result)
 
 
 def month_result(
     policy: str,
+    profile: Profile,
+    world: str,
     sim: Simulator,
     calls: list[Call],
     home_states: list[tuple[datetime, bool]],
@@ -219,16 +306,18 @@ def month_result(
     car = sim.vehicle()
     ledger = sim.ledger
     trips = car.trips
-    delays = arrival_delays(trips, home_states, PROFILE.end_at)
+    delays = arrival_delays(trips, home_states, profile.end_at)
     wakes = [c for c in calls if c.route == "wake_up"]
     awake = car.awake_seconds
     awake_without = awake_seconds_without_polling(
-        PROFILE, calls, windows, PROFILE.end_at
+        profile, calls, windows, profile.end_at
     )
     return {
         "policy": policy,
-        "days": PROFILE.days,
-        "first_day": PROFILE.start.isoformat(),
+        "profile": profile.kind,
+        "world": world,
+        "days": profile.days,
+        "first_day": profile.start.isoformat(),
         "calls": dict(ledger.counts),
         "calls_total": sum(ledger.counts.values()),
         "calls_unbilled_5xx": ledger.unbilled,
@@ -237,7 +326,7 @@ def month_result(
             "state_checks_billed": ledger.cost_usd(bill_state_checks=True),
             "state_checks_free": ledger.cost_usd(bill_state_checks=False),
         },
-        "cost_per_day_usd": cost_per_day(sim, calls, PROFILE.start, PROFILE.days),
+        "cost_per_day_usd": cost_per_day(sim, calls, profile.start, profile.days),
         "wakes": len(wakes),
         "wakes_outside_sessions": sum(
             1 for c in wakes if not in_windows(c.at, windows)
@@ -247,7 +336,7 @@ def month_result(
         "awake_minutes_by_polling": round(max(0.0, awake - awake_without) / 60, 1),
         "arrival": delays.summary(),
         "home_state": home_state_error(
-            trips, home_states, PROFILE.start_at, PROFILE.end_at
+            trips, home_states, profile.start_at, profile.end_at
         ),
         "calls_with_expired_token": sum(1 for c in calls if c.expired),
         "trips": len(trips),

@@ -275,9 +275,20 @@ class Drive:
     """One scripted drive."""
 
     at: datetime
-    action: str  # drive_to_work or drive_home
+    action: str  # drive_to_work, drive_home or drive_to (with ``to``)
     minutes: float
     plug_in: bool
+    to: Location | None = None
+
+    @property
+    def home(self) -> bool:
+        """Whether the drive ends at home."""
+        return self.action == "drive_home"
+
+    @property
+    def arrives(self) -> datetime:
+        """When the drive ends."""
+        return self.at + timedelta(minutes=self.minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,15 +300,34 @@ class SessionNeed:
     target_soc: int
 
 
+PROFILE_KINDS = ("commuter", "irregular", "homebody", "two_shift")
+"""The month's driver profiles (see Profile)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A seeded commuter month.
+    """A seeded month of one driver.
 
-    Every day: to work between 07:15 and 07:45 (22-30 min), home between
-    16:30 and 18:00 (25-40 min); plugged in on arriving home on Monday,
-    Wednesday and Friday; on Wednesday at 21:00 the driver plans a special
-    charging session to 90 % by Thursday 07:00. Times and durations are drawn
-    from a seeded random generator, so every policy sees the same month.
+    ``kind`` picks the driver (times and durations are drawn from a seeded
+    random generator, so every policy sees the same month):
+
+    * ``commuter`` (the reference): every day to work between 07:15 and 07:45
+      (22-30 min), home between 16:30 and 18:00 (25-40 min); plugged in on
+      arriving home on Monday, Wednesday and Friday; on Wednesday at 21:00 the
+      driver plans a special charging session to 90 % by Thursday 07:00;
+    * ``irregular``: no routine. Two trips away of 2-4 days (a 2.5-4 h drive
+      each way, starting between 07:00 and 15:00); other days 0-3 errands
+      (weekends 1-3) at random times between 08:00 and 20:30, to a random place
+      2-15 km away (sometimes a second place before home), 15 min to 3 h
+      there; plugged in after a third of the drives home;
+    * ``homebody``: stays home; every 2-4 days one errand between 09:00 and
+      18:00 (5-20 min each way, 30 min to 2 h there);
+    * ``two_shift``: alternate weeks of early shifts (leaves about 05:30, back
+      from about 14:00) and late shifts (leaves about 13:30, back from about
+      22:00), Monday to Friday; on Saturday one errand in the morning;
+      plugged in on Monday, Wednesday and Friday.
+
+    Only the commuter plans special charging sessions.
     """
 
     start: date
@@ -305,6 +335,8 @@ class Profile:
     seed: int = 2025
     battery_level: float = 62.0
     charge_limit: int = 80
+    kind: str = "commuter"
+    data_keeps_awake: bool = True
 
     @property
     def start_at(self) -> datetime:
@@ -320,6 +352,22 @@ class Profile:
 
     def drives(self) -> list[Drive]:
         """Return the month's drives."""
+        match self.kind:
+            case "commuter":
+                return self._commuter()
+            case "irregular":
+                return self._irregular()
+            case "homebody":
+                return self._homebody()
+            case "two_shift":
+                return self._two_shift()
+        raise ValueError(f"unknown profile {self.kind!r}")
+
+    def _day(self, offset: int, hour: int, minute: int = 0) -> datetime:
+        day = self.start + timedelta(days=offset)
+        return datetime.combine(day, time(hour, minute), tzinfo=TZ)
+
+    def _commuter(self) -> list[Drive]:
         rng = random.Random(self.seed)
         found: list[Drive] = []
         for offset in range(self.days):
@@ -343,9 +391,106 @@ class Profile:
             )
         return found
 
+    def _errand(
+        self,
+        rng: random.Random,
+        leave: datetime,
+        *,
+        km: tuple[float, float],
+        stay_min: tuple[float, float],
+        stops: int = 1,
+        plug_in: float = 0.0,
+    ) -> list[Drive]:
+        """Home to ``stops`` random places and back; drives at about 30 km/h."""
+        found: list[Drive] = []
+        here, at = HOME, leave
+        for _ in range(stops):
+            place = _place_near(rng, rng.uniform(*km))
+            minutes = max(5.0, distance_km(here, place) / 30 * 60)
+            found.append(Drive(at, "drive_to", minutes, plug_in=False, to=place))
+            at = found[-1].arrives + timedelta(minutes=rng.uniform(*stay_min))
+            here = place
+        minutes = max(5.0, distance_km(here, HOME) / 30 * 60)
+        found.append(Drive(at, "drive_home", minutes, plug_in=rng.random() < plug_in))
+        return found
+
+    def _irregular(self) -> list[Drive]:
+        rng = random.Random(self.seed)
+        found: list[Drive] = []
+        away: set[int] = set()
+        for first in rng.sample(range(1, self.days - 5, 7), 2):
+            length = rng.randint(2, 4)
+            far = _place_near(rng, rng.uniform(150, 250))
+            out = self._day(first, 7) + timedelta(minutes=rng.randint(0, 480))
+            back = self._day(first + length, 9) + timedelta(minutes=rng.randint(0, 360))
+            found.append(Drive(out, "drive_to", rng.uniform(150, 240), False, to=far))
+            found.append(Drive(back, "drive_home", rng.uniform(150, 240), False))
+            away.update(range(first, first + length + 1))
+        for offset in range(self.days):
+            if offset in away:
+                continue
+            weekend = (self.start + timedelta(days=offset)).weekday() >= 5
+            count = rng.choice((1, 2, 2, 3) if weekend else (0, 1, 1, 2, 3))
+            free = self._day(offset, 8)
+            for _ in range(count):
+                leave = free + timedelta(minutes=rng.uniform(0, 240))
+                if leave >= self._day(offset, 20, 30):
+                    break
+                errand = self._errand(
+                    rng,
+                    leave,
+                    km=(2, 15),
+                    stay_min=(15, 180),
+                    stops=2 if rng.random() < 0.25 else 1,
+                    plug_in=1 / 3,
+                )
+                found.extend(errand)
+                free = errand[-1].arrives + timedelta(minutes=10)
+        return sorted(found, key=lambda d: d.at)
+
+    def _homebody(self) -> list[Drive]:
+        rng = random.Random(self.seed)
+        found: list[Drive] = []
+        offset = rng.randint(0, 2)
+        while offset < self.days:
+            leave = self._day(offset, 9) + timedelta(minutes=rng.uniform(0, 540))
+            found.extend(self._errand(rng, leave, km=(2, 8), stay_min=(30, 120)))
+            offset += rng.randint(2, 4)
+        return found
+
+    def _two_shift(self) -> list[Drive]:
+        rng = random.Random(self.seed)
+        found: list[Drive] = []
+        for offset in range(self.days):
+            day = self.start + timedelta(days=offset)
+            if day.weekday() == 5:
+                leave = self._day(offset, 9, 30) + timedelta(
+                    minutes=rng.uniform(0, 150)
+                )
+                found.extend(self._errand(rng, leave, km=(2, 10), stay_min=(20, 90)))
+                continue
+            if day.weekday() == 6:
+                continue
+            early = (offset // 7) % 2 == 0
+            go, back = ((5, 30), (14, 0)) if early else ((13, 30), (22, 0))
+            leave = self._day(offset, *go) + timedelta(minutes=rng.randint(-10, 10))
+            done = self._day(offset, *back) + timedelta(minutes=rng.randint(-10, 30))
+            found.append(Drive(leave, "drive_to_work", rng.uniform(20, 30), False))
+            found.append(
+                Drive(
+                    done,
+                    "drive_home",
+                    rng.uniform(20, 35),
+                    plug_in=day.weekday() in PLUG_IN_WEEKDAYS,
+                )
+            )
+        return found
+
     def sessions(self) -> list[SessionNeed]:
         """Return the weekly special charging sessions."""
         found: list[SessionNeed] = []
+        if self.kind != "commuter":
+            return found
         for offset in range(self.days - 1):
             day = self.start + timedelta(days=offset)
             if day.weekday() != SESSION_WEEKDAY:
@@ -370,19 +515,32 @@ class Profile:
             battery_capacity_kwh=75.0,
             timezone=TIME_ZONE,
         )
-        return SimConfig(accounts=[AccountConfig(vehicles=[car])])
+        return SimConfig(
+            accounts=[AccountConfig(vehicles=[car])],
+            data_keeps_awake=self.data_keeps_awake,
+        )
 
     def build(self, clock: SimClock) -> Simulator:
         """Return a simulator with the month's drives scripted."""
         sim = Simulator(self.config(), clock=clock)
         for drive in self.drives():
+            place = {} if drive.to is None else {"location": drive.to}
             sim.schedule_event(
                 drive.at,
                 drive.action,
                 duration=timedelta(minutes=drive.minutes),
                 plug_in_on_arrival=drive.plug_in,
+                **place,
             )
         return sim
+
+
+def _place_near(rng: random.Random, km: float) -> Location:
+    """Return a place ``km`` from home in a random direction."""
+    angle = rng.uniform(0, 2 * math.pi)
+    lat = HOME.lat + km * math.cos(angle) / 111.32
+    lon = HOME.lon + km * math.sin(angle) / (111.32 * math.cos(math.radians(HOME.lat)))
+    return Location(lat=lat, lon=lon)
 
 
 # --------------------------------------------------------------------------
@@ -444,7 +602,8 @@ def awake_seconds_without_polling(
         if call.route == "wake_up":
             car.request_wake()
         elif call.route == "vehicle_data":
-            car.note_activity()
+            if sim.config.data_keeps_awake:
+                car.note_activity()
         elif call.route == "command" and car.note_activity():
             sim_commands.run_command(car, call.command or "", call.body)
     clock.set(max(end, clock.now()))
@@ -572,6 +731,7 @@ def home_state_error(
     truth: bool = True
     belief: bool | None = None
     wrong = unknown = 0.0
+    spans: list[tuple[float, datetime]] = []
     cursor = start
     for at, kind, value in [*changes, (end, 2, False)]:
         moment = min(max(at, start), end)
@@ -580,14 +740,23 @@ def home_state_error(
             unknown += span
         elif belief != truth:
             wrong += span
+            if spans and spans[-1][1] + timedelta(seconds=spans[-1][0]) == cursor:
+                spans[-1] = (spans[-1][0] + span, spans[-1][1])
+            elif span > 0:
+                spans.append((span, cursor))
         cursor = moment
         if kind == 0:
             truth = value
         elif kind == 1:
             belief = value
+    longest = sorted(spans, reverse=True)[:3]
     return {
         "wrong_minutes": round(wrong / SECONDS_PER_MINUTE, 1),
         "unknown_minutes": round(unknown / SECONDS_PER_MINUTE, 1),
+        "longest_wrong": [
+            {"from": local_iso(at), "minutes": round(seconds / SECONDS_PER_MINUTE, 1)}
+            for seconds, at in longest
+        ],
     }
 
 
