@@ -29,7 +29,6 @@ from custom_components.tesla_scout_worker.plan_inputs import (
 )
 from custom_components.tesla_scout_worker.scout_habits import Habits, Place
 from custom_components.tesla_scout_worker.scout_memory import (
-    HABITS_SAVE_DELAY,
     recalled,
     remembered,
     storage_key,
@@ -340,25 +339,22 @@ async def test_store_holds_only_what_is_needed(
     for word in ("token", "odometer", "display_name", "vehicle_name", "Sim Model"):
         assert word not in text
 
-    # Checks that bring nothing new are written with the habits, an hour later;
-    # the unload writes everything.
+    # Checks that bring nothing new are not written; the unload writes them.
     sim.vehicle().fall_asleep()
     await advance_to(hass, freezer, SEEN + timedelta(minutes=31))
     await advance_to(hass, freezer, SEEN + timedelta(minutes=32))
     asleep = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
     assert asleep["state"] == "asleep"
-    await advance_to(
-        hass, freezer, SEEN + timedelta(minutes=31, seconds=HABITS_SAVE_DELAY)
-    )
-    stored_after = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
-    assert stored_after == asleep
-    for minutes in range(120, 6 * 60, 10):
+    habits = stored_memory(hass_storage, entry)["data"]["habits"][VIN]
+    for minutes in range(40, 4 * 60, 10):
         await advance_to(hass, freezer, SEEN + timedelta(minutes=minutes))
-    later = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
-    assert later["checked_at"] > asleep["checked_at"]
+    stored_after = stored_memory(hass_storage, entry)["data"]
+    assert stored_after["vehicles"][VIN] == asleep
+    assert stored_after["habits"][VIN] == habits
     assert await hass.config_entries.async_unload(entry.entry_id)
-    unloaded = stored_memory(hass_storage, entry)["data"]["vehicles"][VIN]
-    assert unloaded["checked_at"] >= later["checked_at"]
+    unloaded = stored_memory(hass_storage, entry)["data"]
+    assert unloaded["vehicles"][VIN]["checked_at"] > asleep["checked_at"]
+    assert unloaded["habits"][VIN] != habits  # the rest hours since
 
 
 async def test_remove_entry_removes_the_store(

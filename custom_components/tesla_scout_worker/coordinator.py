@@ -198,7 +198,6 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
         )
         after = seen_of(data)
         self._habits.learn(None if previous is None else seen_of(previous), after)
-        self._memory.learnt()
         self.update_interval = next_interval(
             self.settings, data.observation(), habits=self._habits, now=after.at
         )

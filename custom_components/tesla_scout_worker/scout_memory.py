@@ -36,7 +36,6 @@ from .vehicle_data import HomeZone, VehicleData, build_vehicle_data
 
 STORAGE_VERSION: Final = 2
 SAVE_DELAY: Final = 10  # seconds after a check that brought something new
-HABITS_SAVE_DELAY: Final = 900  # seconds after a check that only taught habits
 
 KEPT_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "charge_state": ("battery_level", "charge_limit_soc", "charging_state"),
@@ -159,7 +158,6 @@ class ScoutMemory:
         self._cars: dict[str, VehicleData] = {}
         self._raw_habits: dict[str, Any] = {}
         self._habits: dict[str, Habits] = {}
-        self._save_pending = False
 
     async def async_load(self) -> None:
         """Read the store; an unreadable or newer one is ignored."""
@@ -187,13 +185,6 @@ class ScoutMemory:
         self._habits[vin] = habits
         return habits
 
-    @callback
-    def learnt(self) -> None:
-        """Write the habits some time after a check taught them something."""
-        if not self._save_pending:
-            self._save_pending = True
-            self._store.async_delay_save(self._data, HABITS_SAVE_DELAY)
-
     def recall(self, vin: str, home: HomeZone | None) -> VehicleData | None:
         """Return what was known about a car before the restart, if readable."""
         raw = self._raw.get(vin)
@@ -210,11 +201,15 @@ class ScoutMemory:
 
     @callback
     def remember(self, vin: str, data: VehicleData, *, changed: bool) -> None:
-        """Keep a car's data; write it soon when the check brought news."""
+        """Keep a car's data; write it soon when the check brought news.
+
+        The habits learnt meanwhile are written with it (a check without
+        news only adds rest hours; they are written with the next news or
+        at unload).
+        """
         self._cars[vin] = data
         self._raw.pop(vin, None)
         if changed:
-            self._save_pending = True
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     @callback
@@ -227,7 +222,6 @@ class ScoutMemory:
             for kept in (self._cars, self._raw, self._habits, self._raw_habits):
                 kept.pop(vin, None)
         if gone:
-            self._save_pending = True
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
     async def async_save(self) -> None:
@@ -235,7 +229,6 @@ class ScoutMemory:
         await self._store.async_save(self._data())
 
     def _data(self) -> dict[str, Any]:
-        self._save_pending = False
         vehicles = dict(self._raw)
         vehicles.update({vin: remembered(d) for vin, d in self._cars.items()})
         habits = dict(self._raw_habits)
