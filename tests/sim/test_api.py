@@ -170,6 +170,21 @@ async def test_asleep_gives_408_and_polling_keeps_awake(car_api, sim, clock) -> 
     assert sim.api_requests("data")[-1].status == 408
 
 
+async def test_polling_lets_the_car_sleep_when_reads_do_not_keep_it_awake(
+    car_api, sim, clock
+) -> None:
+    """With data_keeps_awake off a read answers but the sleep timer runs on."""
+    sim.config.data_keeps_awake = False
+    clock.advance(timedelta(minutes=10))
+    data = (await car_api.vehicle_data(["charge_state"]))["response"]
+    assert data["state"] == "online"
+    clock.advance(timedelta(minutes=6))
+    assert sim.vehicle().state == "asleep"  # 15 min after its last activity
+    with pytest.raises(VehicleOffline):
+        await car_api.vehicle_data(["charge_state"])
+    assert sim.api_requests("data")[-1].status == 408
+
+
 async def test_wake_up(car_api, sim, clock) -> None:
     sim.vehicle().fall_asleep()
     delay = sim.config.wake_delay_for(DEFAULT_VIN, 1)
