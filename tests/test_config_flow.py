@@ -484,6 +484,21 @@ async def test_options_arrival_triggers_optional(
     assert CONF_ARRIVAL_ENTITIES not in loaded_entry.options
 
 
+async def test_options_propose_the_driver(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """Never chosen: the person named like the Tesla account is proposed."""
+    hass.states.async_set("person.sim", "home", {"friendly_name": "Sim Driver"})
+    hass.states.async_set("person.mail", "home", {"friendly_name": "Driver"})
+    hass.states.async_set("person.guest", "away", {"friendly_name": "Guest"})
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    scout_schema = result["data_schema"].schema["scout"].schema.schema
+    marker = next(key for key in scout_schema if key == CONF_ARRIVAL_ENTITIES)
+    assert marker.description == {"suggested_value": ["person.sim", "person.mail"]}
+    # A proposal only: nothing is stored until the user saves.
+    assert CONF_ARRIVAL_ENTITIES not in loaded_entry.options
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

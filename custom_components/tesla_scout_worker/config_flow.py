@@ -16,7 +16,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import config_entry_oauth2_flow, selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -481,6 +481,30 @@ def _section_schema(
     return probatio.Schema(schema)
 
 
+def driver_people(hass: HomeAssistant, entry: ConfigEntry[Any]) -> list[str]:
+    """Return the person entities that look like the Tesla account's driver.
+
+    A person whose name is the account's (the id token's name), or whose
+    name is the part of the account's e-mail before the @, is proposed as
+    arrival and departure trigger: a person follows the phone's tracker.
+    """
+    token = entry.data.get(CONF_TOKEN) or {}
+    claims = decode_jwt_claims(str(token.get("id_token", "")))
+    names = {
+        str(value).strip().casefold()
+        for value in (
+            claims.get("name"),
+            str(claims.get("email") or entry.title).partition("@")[0],
+        )
+        if value
+    }
+    return [
+        state.entity_id
+        for state in hass.states.async_all("person")
+        if str(state.attributes.get("friendly_name", "")).strip().casefold() in names
+    ]
+
+
 class TeslaScoutWorkerOptionsFlow(OptionsFlowWithReload):
     """Tune the scout and the charging defaults; changed options reload the entry."""
 
@@ -495,7 +519,10 @@ class TeslaScoutWorkerOptionsFlow(OptionsFlowWithReload):
                     {k: v for k, v in user_input.get(name, {}).items() if v is not None}
                 )
             return self.async_create_entry(data=options)
-        current = self.config_entry.options
+        current = dict(self.config_entry.options)
+        if CONF_ARRIVAL_ENTITIES not in current:
+            # Never chosen: propose the driver's person (and so their phone).
+            current[CONF_ARRIVAL_ENTITIES] = driver_people(self.hass, self.config_entry)
         schema = probatio.Schema(
             {
                 probatio.Required(SECTION_SCOUT): section(
