@@ -32,6 +32,7 @@ from custom_components.tesla_scout_worker.const import (
     DOMAIN,
     TOKEN_URL_CN,
 )
+from custom_components.tesla_scout_worker.usage import ApiCategory
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -144,6 +145,11 @@ async def test_full_flow(
     # One code exchange, and setup listed the vehicles once.
     assert [r.grant_type for r in sim.token_requests()] == ["authorization_code"]
     assert len(sim.api_requests("state_check")) == 1
+    # The flow's users/region is billed and counted by the entry, once.
+    assert sim.api_requests("data")[0].path == "/api/1/users/region"
+    usage = entry.runtime_data.usage
+    assert usage.counts[ApiCategory.DATA] == len(sim.api_requests("data"))
+    assert "flow_requests" not in entry.data
 
 
 async def test_duplicate_account(

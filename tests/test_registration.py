@@ -24,6 +24,7 @@ from custom_components.tesla_scout_worker.registration import (
     async_register_app,
     normalize_domain,
 )
+from custom_components.tesla_scout_worker.usage import ApiCategory
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -121,6 +122,11 @@ async def test_flow_registers_the_app(
     assert _registrations(sim) == [("eu", APP_DOMAIN)]
     assert len(sim.token_requests("client_credentials")) == 2
     assert entry.state is ConfigEntryState.LOADED
+    # Both users/region answers (412, then 200) are counted by the entry;
+    # partner endpoints are not billed.
+    data = [r.path for r in sim.api_requests("data") if "partner" not in r.path]
+    assert data.count("/api/1/users/region") == 2
+    assert entry.runtime_data.usage.counts[ApiCategory.DATA] == len(data)
 
 
 async def test_flow_registration_refusals(

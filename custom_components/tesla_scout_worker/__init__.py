@@ -34,6 +34,7 @@ from .const import (
     CONF_BILL_STATE_CHECKS,
     CONF_COMMANDS_URL,
     CONF_FLEET_API_URL,
+    CONF_FLOW_REQUESTS,
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_TOKEN,
@@ -53,7 +54,7 @@ from .services import async_setup_services
 from .session_manager import SessionManager
 from .signing import SigningPolicy, async_delete_entry_issues
 from .token_manager import STORAGE_VERSION, TeslaTokenManager, TokenUnavailableError
-from .usage import ApiUsage
+from .usage import ApiCategory, ApiUsage
 from .vehicle import TeslaVehicle
 
 PLATFORMS: list[Platform] = [
@@ -119,6 +120,20 @@ def _async_location_scope_issue(
     )
 
 
+@callback
+def _async_count_flow_requests(
+    hass: HomeAssistant, entry: TeslaConfigEntry, usage: ApiUsage
+) -> None:
+    """Count the requests the config flow made before the entry existed, once."""
+    if (billed := entry.data.get(CONF_FLOW_REQUESTS)) is None:
+        return
+    for category, count in billed.items():
+        for _ in range(int(count)):
+            usage.record(ApiCategory(category))
+    data = {k: v for k, v in entry.data.items() if k != CONF_FLOW_REQUESTS}
+    hass.config_entries.async_update_entry(entry, data=data)
+
+
 def not_registered_issue_id(entry: TeslaConfigEntry) -> str:
     """Return the id of the entry's repair issue about the app's registration."""
     return f"{ISSUE_NOT_REGISTERED}_{entry.entry_id}"
@@ -174,6 +189,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         ),
     )
     await usage.async_load()
+    _async_count_flow_requests(hass, entry, usage)
     entry.async_on_unload(usage.async_stop)
 
     scopes = granted_scopes(tokens.access_token)

@@ -39,6 +39,7 @@ from .const import (
     CONF_DAILY_CHECK_TIME,
     CONF_DOMAIN,
     CONF_FLEET_API_URL,
+    CONF_FLOW_REQUESTS,
     CONF_HABIT_INTERVAL,
     CONF_HOME_ZONE,
     CONF_IDLE_INTERVAL,
@@ -79,6 +80,7 @@ from .registration import (
     async_register_app,
     normalize_domain,
 )
+from .usage import ApiCategory
 
 DEFAULT_TITLE = "Tesla account"
 SECTION_SCOUT = "scout"
@@ -258,6 +260,9 @@ class TeslaScoutWorkerFlowHandler(
         Raises NotRegisteredError when Tesla answers 412: the app must be
         registered in the account's region first.
         """
+        # users/region is a billed data request: the entry's usage counts it.
+        billed = self._new_entry.setdefault(CONF_FLOW_REQUESTS, {})
+        billed[ApiCategory.DATA] = billed.get(ApiCategory.DATA, 0) + 1
         answer = await async_account_region(
             async_get_clientsession(self.hass),
             server_for(self._new_entry),
