@@ -32,6 +32,7 @@ from custom_components.tesla_scout_worker.const import (
     DOMAIN,
     TOKEN_URL_CN,
 )
+from custom_components.tesla_scout_worker.keys import async_get_signing_key
 from custom_components.tesla_scout_worker.usage import ApiCategory
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -361,6 +362,10 @@ async def test_reconfigure(
     """The commands URL can be set, is validated, and can be cleared."""
     result = await loaded_entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
+    # The installation's public key is shown, never the private one.
+    shown = result["description_placeholders"]["public_key"]
+    assert shown == (await async_get_signing_key(hass)).public_pem.strip()
+    assert "PRIVATE" not in shown
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_COMMANDS_URL: "not a url"}
     )

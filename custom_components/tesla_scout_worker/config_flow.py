@@ -70,6 +70,7 @@ from .const import (
     FLEET_API_SERVERS,
     LOGGER,
 )
+from .keys import async_get_signing_key
 from .oauth import TeslaOAuth2Implementation, decode_jwt_claims, granted_scopes
 from .registration import (
     PUBLIC_KEY_PATH,
@@ -407,8 +408,15 @@ class TeslaScoutWorkerFlowHandler(
         )
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
+        signing_key = await async_get_signing_key(self.hass)
         return self.async_show_form(
-            step_id="reconfigure", data_schema=schema, errors=errors
+            step_id="reconfigure",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={
+                "public_key": signing_key.public_pem.strip(),
+                "key_path": PUBLIC_KEY_PATH,
+            },
         )
 
 
