@@ -78,8 +78,7 @@ from .registration import (
     NotRegisteredError,
     RegistrationError,
     async_account_region,
-    async_register_app,
-    normalize_domain,
+    async_register_typed_domain,
 )
 from .usage import ApiCategory
 
@@ -288,28 +287,22 @@ class TeslaScoutWorkerFlowHandler(
         server = server_for(self._new_entry)
         placeholders = {"server": server, "key_path": PUBLIC_KEY_PATH, "detail": "-"}
         if user_input is not None:
-            domain = normalize_domain(str(user_input.get(CONF_DOMAIN, "")))
-            if domain is None:
-                errors[CONF_DOMAIN] = "invalid_domain"
+            try:
+                self._new_entry[CONF_DOMAIN] = await async_register_typed_domain(
+                    async_get_clientsession(self.hass),
+                    self._app_credentials,
+                    server,
+                    str(user_input.get(CONF_DOMAIN, "")),
+                )
+                await self._async_locate_account()
+            except RegistrationError as err:
+                self._new_entry.pop(CONF_DOMAIN, None)
+                errors[err.field] = err.reason
+                placeholders["detail"] = err.detail or "-"
+            except NotRegisteredError:
+                errors["base"] = "still_not_registered"
             else:
-                try:
-                    await async_register_app(
-                        async_get_clientsession(self.hass),
-                        self._app_credentials(),
-                        server,
-                        domain,
-                    )
-                    self._new_entry[CONF_DOMAIN] = domain
-                    await self._async_locate_account()
-                except RegistrationError as err:
-                    errors["base"] = err.reason
-                    placeholders["detail"] = err.detail or "-"
-                except NotRegisteredError:
-                    errors["base"] = "still_not_registered"
-                else:
-                    return self.async_create_entry(
-                        title=self._title, data=self._new_entry
-                    )
+                return self.async_create_entry(title=self._title, data=self._new_entry)
         schema = self.add_suggested_values_to_schema(
             probatio.Schema({probatio.Required(CONF_DOMAIN): str}),
             user_input or {CONF_DOMAIN: self._new_entry.get(CONF_DOMAIN)},
@@ -321,7 +314,7 @@ class TeslaScoutWorkerFlowHandler(
             description_placeholders=placeholders,
         )
 
-    def _app_credentials(self) -> AppCredentials:
+    async def _app_credentials(self) -> AppCredentials:
         """Return the chosen application credentials for a partner token."""
         impl = cast("TeslaOAuth2Implementation", self.flow_impl)
         return AppCredentials(impl.client_id, impl.client_secret, impl.token_url)

@@ -16,6 +16,7 @@ override, e.g. a test server, must be honoured too).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import re
 from typing import Any
@@ -41,11 +42,12 @@ _DOMAIN_PATTERN = re.compile(
 class RegistrationError(Exception):
     """Registering the app failed; ``reason`` is the config flow's error key."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        """Initialize with the form error key and Tesla's words."""
+    def __init__(self, reason: str, detail: str = "", field: str = "base") -> None:
+        """Initialize with the form error key, Tesla's words and the form field."""
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail
+        self.field = field
 
 
 class NotRegisteredError(Exception):
@@ -134,6 +136,25 @@ async def async_register_app(
     except (ClientError, TimeoutError) as err:
         raise RegistrationError("cannot_connect", type(err).__name__) from err
     LOGGER.info("The app is registered for this region with its domain")
+
+
+async def async_register_typed_domain(
+    session: ClientSession,
+    credentials: Callable[[], Awaitable[AppCredentials]],
+    server: str,
+    typed: str,
+) -> str:
+    """Register the app with the domain a user typed; return the bare domain.
+
+    What the config flow's register step and the repair share. Raises
+    RegistrationError: ``invalid_domain`` on the domain field for a malformed
+    domain (nothing is asked of Tesla then), else what Tesla refused.
+    """
+    domain = normalize_domain(typed)
+    if domain is None:
+        raise RegistrationError("invalid_domain", field="domain")
+    await async_register_app(session, await credentials(), server, domain)
+    return domain
 
 
 async def _async_partner_token(

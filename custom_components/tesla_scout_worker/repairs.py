@@ -25,8 +25,7 @@ from .registration import (
     PUBLIC_KEY_PATH,
     AppCredentials,
     RegistrationError,
-    async_register_app,
-    normalize_domain,
+    async_register_typed_domain,
 )
 
 
@@ -100,26 +99,22 @@ class RegisterAppFlow(RepairsFlow):
             "detail": "-",
         }
         if user_input is not None:
-            domain = normalize_domain(str(user_input.get(CONF_DOMAIN, "")))
-            if domain is None:
-                errors[CONF_DOMAIN] = "invalid_domain"
+            try:
+                domain = await async_register_typed_domain(
+                    async_get_clientsession(self.hass),
+                    lambda: self._credentials(entry),
+                    server,
+                    str(user_input.get(CONF_DOMAIN, "")),
+                )
+            except RegistrationError as err:
+                errors[err.field] = err.reason
+                placeholders["detail"] = err.detail or "-"
             else:
-                try:
-                    await async_register_app(
-                        async_get_clientsession(self.hass),
-                        await self._credentials(entry),
-                        server,
-                        domain,
-                    )
-                except RegistrationError as err:
-                    errors["base"] = err.reason
-                    placeholders["detail"] = err.detail or "-"
-                else:
-                    self.hass.config_entries.async_update_entry(
-                        entry, data={**entry.data, CONF_DOMAIN: domain}
-                    )
-                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
-                    return self.async_create_entry(data={})
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_DOMAIN: domain}
+                )
+                self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                return self.async_create_entry(data={})
         suggested: dict[str, Any] = user_input or {
             CONF_DOMAIN: entry.data.get(CONF_DOMAIN)
         }
