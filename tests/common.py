@@ -6,6 +6,7 @@ Force update button and the special charging sessions, each in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +109,22 @@ async def press_force_update(hass: HomeAssistant, car: str) -> None:
 def calls(sim: Simulator, category: str) -> int:
     """Return how many requests of a billing category the simulator answered."""
     return len(sim.api_requests(category))
+
+
+def vehicle_data_calls(sim: Simulator) -> int:
+    """Return how many vehicle_data requests the simulator answered.
+
+    The data category also holds the daily question which cars know the
+    signing key (fleet_status); a check of the car is a vehicle_data request.
+    """
+    return sum(1 for r in sim.api_requests("data") if r.path.endswith("/vehicle_data"))
+
+
+def billed(counts: Mapping[Any, int]) -> dict[str, int]:
+    """Return usage counters as Tesla bills them: a handshake is a command."""
+    result = {str(k): v for k, v in counts.items()}
+    result["command"] = result.get("command", 0) + result.pop("handshake", 0)
+    return result
 
 
 def command_requests(sim: Simulator, name: str | None = None) -> list[RequestRecord]:

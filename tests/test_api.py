@@ -18,6 +18,8 @@ from custom_components.tesla_scout_worker.api import (
 from homeassistant.core import HomeAssistant
 from tesla_fleet_sim import Simulator
 
+from .common import billed
+
 
 @pytest.fixture
 def vin(sim: Simulator) -> str:
@@ -27,7 +29,7 @@ def vin(sim: Simulator) -> str:
 
 def counts(entry: MockConfigEntry) -> dict[str, int]:
     """Return the entry's usage counters."""
-    return {str(k): v for k, v in entry.runtime_data.usage.counts.items()}
+    return billed(entry.runtime_data.usage.counts)
 
 
 async def test_vehicle_data_and_billing(

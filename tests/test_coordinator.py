@@ -39,7 +39,14 @@ from tesla_fleet_sim import (
     VehicleConfig,
 )
 
-from .common import command_requests, find_device, press_force_update, reauth_flows
+from .common import (
+    billed,
+    command_requests,
+    find_device,
+    press_force_update,
+    reauth_flows,
+    vehicle_data_calls,
+)
 from .conftest import ACCOUNT
 from .scout_common import (
     AT_WORK,
@@ -129,7 +136,7 @@ async def test_asleep_car_is_never_woken(
     assert car.state == "asleep"
     assert sim.ledger.counts["wake"] == 0
     assert calls(sim, "wake") == 0
-    assert calls(sim, "data") == 0
+    assert vehicle_data_calls(sim) == 0
     # Nothing learnt yet and the car's place unknown: checks by the assumed
     # habits, more by day than by night, well under a 10-min poll's 144.
     checks = sim.api_requests("state_check")
@@ -156,7 +163,7 @@ async def test_without_habits_a_sleeping_car_is_checked_every_asleep_interval(
     await advance(hass, freezer, timedelta(hours=23, minutes=59))
 
     assert calls(sim, "wake") == 0
-    assert calls(sim, "data") == 0
+    assert vehicle_data_calls(sim) == 0
     # The account listing at setup, then one check per asleep interval (60 min).
     assert calls(sim, "state_check") == 1 + 23
     assert coordinator(entry).update_interval == timedelta(minutes=60)
@@ -200,20 +207,20 @@ async def test_parked_car_is_left_to_fall_asleep(
     """No vehicle_data inside the idle window: the car's sleep timer runs out."""
     car = sim.vehicle()
     assert car.state == "online"
-    assert calls(sim, "data") == 1  # the first check: the car was online
+    assert vehicle_data_calls(sim) == 1  # the first check: the car was online
     assert calls(sim, "state_check") == 1  # the listing's state was used
     assert coordinator(entry).update_interval == timedelta(minutes=30)
     battery = state(hass, f"sensor.{CAR}_battery")
 
     await advance(hass, freezer, timedelta(minutes=29))
-    assert calls(sim, "data") == 1
+    assert vehicle_data_calls(sim) == 1
     assert calls(sim, "state_check") == 1
     assert car.state == "asleep"
     assert car.asleep_since is not None
 
     await advance(hass, freezer, timedelta(minutes=2))
     assert calls(sim, "state_check") == 2
-    assert calls(sim, "data") == 1
+    assert vehicle_data_calls(sim) == 1
     assert state(hass, f"sensor.{CAR}_vehicle_state") == "asleep"
     assert state(hass, f"sensor.{CAR}_battery") == battery  # the last value stays
     assert coordinator(entry).update_interval == expected_wait(entry)
@@ -451,7 +458,7 @@ async def test_trigger_entities_check_at_once(
     hass.states.async_set("person.driver", "Work", {"changed": True})
     await hass.async_block_till_done()
     assert calls(sim, "state_check") == checks + 4
-    assert calls(sim, "data") == 0
+    assert vehicle_data_calls(sim) == 0
     assert sim.vehicle().wake_count == 0
 
     # Unloading stops listening.
@@ -696,7 +703,7 @@ async def test_commuter_day_costs_far_less_than_fixed_polling(
     assert state(hass, f"{prefix}_state_checks_this_month") == str(
         counts["state_check"]
     )
-    assert entry.runtime_data.usage.counts == counts
+    assert billed(entry.runtime_data.usage.counts) == counts
 
 
 async def test_car_falling_asleep_between_state_and_data(
@@ -710,7 +717,7 @@ async def test_car_falling_asleep_between_state_and_data(
     assert entry.state is ConfigEntryState.LOADED
     assert coordinator(entry).last_update_success
     assert state(hass, f"sensor.{CAR}_vehicle_state") == "asleep"
-    assert sim.ledger.counts["data"] == 1  # the 408 is billed
+    assert vehicle_data_calls(sim) == 1  # the 408 is billed
     assert calls(sim, "wake") == 0
     assert coordinator(entry).update_interval == expected_wait(entry)
 

@@ -72,6 +72,7 @@ async def test_users_own_key(hass: HomeAssistant, tmp_path: Path) -> None:
         (b"not a key", "key_file_invalid"),
         (_pem(ec.generate_private_key(ec.SECP384R1())), "key_wrong_curve"),
     ],
+    ids=["missing", "not_pem", "p384"],
 )
 async def test_unusable_key_files(
     hass: HomeAssistant, tmp_path: Path, content: bytes | None, reason: str

@@ -48,6 +48,7 @@ from .common import (
     device_id,
     plan_special_charging,
     press_force_update,
+    vehicle_data_calls,
 )
 from .scout_common import CAR, HOME, TIME_ZONE, VIN, prepare_home, state
 
@@ -261,7 +262,7 @@ async def test_stale_level_is_planned_from_conservatively(
     sensor = hass.states.get(f"sensor.{CAR}_special_charging")
     assert sensor is not None
     assert sensor.attributes["soc_used"] == 39
-    assert sim.api_requests("data") == sim.api_requests("data")[:1]  # 17:00 only
+    assert vehicle_data_calls(sim) == 1  # 17:00 only
     assert sim.api_requests("wake") == []
 
 
@@ -524,7 +525,7 @@ async def test_off_peak_action_waits_for_the_awake_car(
     assert state(hass, f"binary_sensor.{CAR}_at_home") == "on"
     assert state(hass, f"sensor.{CAR}_battery") != STATE_UNAVAILABLE
     assert sim.api_requests("command") == []
-    assert sim.api_requests("data") == []
+    assert vehicle_data_calls(sim) == 0
 
     car.come_online()
     await press_force_update(hass, CAR)

@@ -1,8 +1,8 @@
-"""Cars that need signed commands, against the strict simulator.
+"""Cars that need signed commands while nothing here can sign them.
 
-No unsigned command ever goes to a car that Tesla lists as needing signing
-while no Commands URL (a signing proxy) is set: it is refused before any
-request, a special charging session fails at its send without waking the
+The entry points at a key file that cannot be used (and no Commands URL is
+set), so commands cannot be signed. No unsigned command ever goes to a car
+that Tesla lists as needing signing then: it is refused before any request, a special charging session fails at its send without waking the
 car, and a repair issue per car says what to do. Tesla's own refusals of an
 unsigned command (403, or unsigned_cmds_hardlocked) end the same way.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 import json
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -24,6 +25,7 @@ from custom_components.tesla_scout_worker.api import SigningRequiredError
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
     CONF_COMMANDS_URL,
+    CONF_KEY_FILE,
     CONF_OFF_PEAK_ACTION,
     CONF_OFF_PEAK_LIMIT,
     DOMAIN,
@@ -132,6 +134,16 @@ def entry_data() -> dict[str, Any]:
 
 
 @pytest.fixture
+def config_entry(
+    hass: HomeAssistant, config_entry: MockConfigEntry, tmp_path: Path
+) -> MockConfigEntry:
+    """The account's entry with a signing key file that cannot be read."""
+    data = {**config_entry.data, CONF_KEY_FILE: str(tmp_path / "missing.pem")}
+    hass.config_entries.async_update_entry(config_entry, data=data)
+    return config_entry
+
+
+@pytest.fixture
 async def entry(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
@@ -191,12 +203,25 @@ async def plan(hass: HomeAssistant) -> dict[str, Any]:
 
 
 def test_command_path() -> None:
-    """A proxy wins; only "required" needs signing; unknown tries plain REST."""
+    """A proxy wins; signed where a key is paired; REST only where allowed."""
     assert command_path("required", proxy=True) is CommandPath.PROXY
     assert command_path("required", proxy=False) is CommandPath.SIGNING_REQUIRED
     assert command_path("allowed", proxy=False) is CommandPath.UNSIGNED
     assert command_path("off", proxy=False) is CommandPath.UNSIGNED
     assert command_path(None, proxy=False) is CommandPath.UNSIGNED
+    # With a key to sign with: what Tesla says of the pairing decides.
+    signer = {"proxy": False, "can_sign": True}
+    assert command_path("required", **signer) is CommandPath.SIGNED
+    assert command_path("required", **signer, paired=True) is CommandPath.SIGNED
+    assert (
+        command_path("required", **signer, paired=False) is CommandPath.KEY_NOT_PAIRED
+    )
+    assert command_path("allowed", **signer, paired=True) is CommandPath.SIGNED
+    assert command_path("allowed", **signer, paired=False) is CommandPath.UNSIGNED
+    assert command_path("allowed", **signer) is CommandPath.UNSIGNED
+    assert command_path("off", **signer, paired=True) is CommandPath.UNSIGNED
+    assert command_path(None, **signer, paired=True) is CommandPath.UNSIGNED
+    assert command_path("required", proxy=True, can_sign=True) is CommandPath.PROXY
 
 
 @pytest.mark.parametrize(
@@ -221,7 +246,11 @@ async def test_commands_sensor_and_diagnostics(
     assert entry.runtime_data.vehicles[VIN].command_signing == signing_listed
     assert state(hass, COMMANDS_SENSOR) == path
     diag = await async_get_config_entry_diagnostics(hass, entry)
-    assert diag["vehicles"][0]["commands"] == {"signing": signing_listed, "path": path}
+    assert diag["vehicles"][0]["commands"] == {
+        "signing": signing_listed,
+        "path": path,
+        "key_paired": None,  # nothing here can sign: Tesla is not asked
+    }
     # Knowing it costs nothing: no issue yet, nothing sent.
     assert signing_issue(hass) is None
     assert command_requests(sim) == []

@@ -252,7 +252,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
     )
     vehicles: dict[str, TeslaVehicle] = {}
     signing = SigningPolicy(
-        hass, entry, vehicles, proxy=bool(entry.data.get(CONF_COMMANDS_URL))
+        hass, entry, vehicles, client, proxy=bool(entry.data.get(CONF_COMMANDS_URL))
     )
     control = ChargeControl(hass, client, signing)
     sessions = SessionManager(hass, entry, control, vehicles)
@@ -271,6 +271,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> boo
         vehicles=vehicles,
     )
     await async_setup_scout(hass, entry, listing)
+    await signing.async_start()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Drop signing repairs that no longer apply (a Commands URL was set, or
     # Tesla no longer lists the car as needing signed commands).
@@ -285,6 +286,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> bo
     if unloaded := await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         await entry.runtime_data.usage.async_save()
         await entry.runtime_data.memory.async_save()
+        await entry.runtime_data.control.signing.record.async_flush()
     return unloaded
 
 
@@ -297,7 +299,7 @@ async def async_remove_config_entry_device(
 
 async def async_remove_entry(hass: HomeAssistant, entry: TeslaConfigEntry) -> None:
     """Delete what this entry stored besides the entry itself."""
-    for kind in ("tokens", "usage", "sessions"):
+    for kind in ("tokens", "usage", "sessions", "pairing"):
         await Store[dict[str, object]](
             hass, STORAGE_VERSION, f"{DOMAIN}.{kind}.{entry.entry_id}"
         ).async_remove()

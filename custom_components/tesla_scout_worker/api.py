@@ -16,20 +16,32 @@ is offline or asleep" is a sleeping car (VehicleAsleepError, transient, so
 the wake/retry logic applies); "your public key has not been paired with the
 vehicle" is :class:`KeyNotPairedError`, which no retry fixes: the owner must
 add the key to the car. Any other 5xx stays FleetUnavailableError.
+
+Without a proxy, cars that need signing get their commands signed here, with
+the installation's key (signed_commands.py keeps each car's session). The
+car's message faults are mapped below: a key the car does not know is
+:class:`KeyNotPairedError`; turned-off mobile access is
+:class:`RemoteAccessDisabledError`; a busy car or a session the car no longer
+accepts is transient.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import ClientError, ClientSession
+from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf.message import DecodeError
 from tesla_fleet_api.exceptions import (
     Forbidden,
     InvalidRegion,
     InvalidScope,
     InvalidToken,
+    LibraryError,
     LoginRequired,
     OAuthExpired,
     PreconditionFailed,
@@ -51,6 +63,13 @@ from .const import (
     FLEET_API_SERVERS,
     LOGGER,
     TESLA_API_HOST_SUFFIXES,
+)
+from .signed_commands import (
+    ACCESS_FAULTS,
+    KEY_FAULTS,
+    SIGNING_FAULTS,
+    TRANSIENT_FAULTS,
+    SignedVehicles,
 )
 from .token_manager import TeslaTokenManager, TokenUnavailableError
 from .usage import ApiCategory, ApiUsage
@@ -74,6 +93,11 @@ VCP_REQUIRED = "vehicle command protocol required"
 UNSIGNED_HARDLOCKED = "unsigned_cmds_hardlocked"
 """The reason some cars give (result false) for an unsigned command."""
 UNAUTHORIZED_ERRORS = (OAuthExpired, InvalidToken, LoginRequired)
+SIGNED_REPLY_ERRORS = (DecodeError, binascii.Error, KeyError, TypeError)
+"""A signed_command reply that cannot be read (not the car's message)."""
+
+_TOKENS_USED: ContextVar[list[str]] = ContextVar("tesla_scout_worker_tokens_used")
+"""The access tokens handed to the library during the current request."""
 
 
 class FleetError(HomeAssistantError):
@@ -158,14 +182,40 @@ class MissingScopesError(FleetError):
 
 
 class KeyNotPairedError(FleetError):
-    """The car does not know the key that signs its commands (proxy HTTP 500).
+    """The car does not know the key that signs its commands.
 
-    Not transient: the owner must add the key to the car first.
+    A proxy says so with an HTTP 500; the car itself with a message fault
+    (unknown key, key not on its whitelist). Not transient: the owner must
+    add the key to the car first.
     """
 
     def __init__(self) -> None:
         """Initialize."""
         super().__init__("key_not_paired")
+
+
+class RemoteAccessDisabledError(FleetError):
+    """The car refuses signed commands: mobile access is turned off in it."""
+
+    def __init__(self) -> None:
+        """Initialize."""
+        super().__init__("remote_access_disabled")
+
+
+class SigningFaultError(FleetError):
+    """The car refused a signed message for a reason no retry fixes."""
+
+    def __init__(self, fault: str) -> None:
+        """Initialize with the fault's name."""
+        super().__init__("signing_fault", fault=fault)
+
+
+class VehicleBusyError(TransientFleetError):
+    """The car could not take a signed message now (busy, session lost)."""
+
+    def __init__(self, fault: str) -> None:
+        """Initialize with the fault's name."""
+        super().__init__("vehicle_busy", fault=fault)
 
 
 class CommandFailedError(FleetError):
@@ -296,26 +346,26 @@ class FleetClient:
         self._on_location_refused = on_location_refused
         self._on_not_registered = on_not_registered
         self.location_granted = location_granted
+        self._signed: SignedVehicles | None = None
 
     @property
     def server(self) -> str:
         """Return the Fleet API base URL in use."""
         return self._server
 
-    def _make_api(
-        self, server: str, used: list[str], session: ClientSession
-    ) -> TeslaFleetApi:
-        """Return a library client for one request.
+    def _make_api(self, server: str, session: ClientSession) -> TeslaFleetApi:
+        """Return a library client.
 
         The library asks for the access token before every request; the token
-        manager answers (refreshing by tier when it runs out), and the token
-        handed out is remembered so a 401 can tell whether someone else has
-        refreshed since.
+        manager answers (refreshing by tier when it runs out), and each token
+        handed out is noted for the request under way, so a 401 can tell
+        whether someone else has refreshed since.
         """
 
         async def access_token() -> str:
             token = await self.tokens.async_get_access_token()
-            used.append(token)
+            if (used := _TOKENS_USED.get(None)) is not None:
+                used.append(token)
             return token
 
         return TeslaFleetApi(
@@ -329,6 +379,17 @@ class FleetClient:
             vehicle_scope=False,
         )
 
+    @property
+    def can_sign(self) -> bool:
+        """Whether commands can be signed here (a signing key is set)."""
+        return self._signed is not None
+
+    def set_signing_key(self, key: ec.EllipticCurvePrivateKey) -> None:
+        """Sign commands with ``key`` from now on (cars' sessions start anew)."""
+        api = self._make_api(self._server, self._session)
+        api.private_key = key
+        self._signed = SignedVehicles(api, self.usage.record)
+
     async def _call(
         self,
         category: ApiCategory,
@@ -336,19 +397,31 @@ class FleetClient:
         *,
         commands: bool = False,
         follow_region: bool = True,
+        signed: bool = False,
     ) -> dict[str, Any]:
         """Run request, count it when billed, refresh and retry once on 401.
 
         A 421 switches to the account's region and retries once (unless
         ``follow_region`` is False, as for the region lookup itself).
+        ``signed``: the request runs on the signing client, which counts each
+        of its requests itself (a command may need a handshake first).
         """
         try:
             return await self._call_once_or_twice(
-                category, request, commands, follow_region
+                category, request, commands, follow_region, signed
             )
         except TokenUnavailableError as err:
             reason = (err.translation_placeholders or {}).get("reason", "")
             raise TokenNotReadyError(str(reason)) from err
+
+    def _api_for(self, commands: bool, signed: bool) -> TeslaFleetApi:
+        if signed and self._signed is not None:
+            api = self._signed.api
+            api.server = self._server
+            return api
+        if commands:
+            return self._make_api(self._commands_server, self._commands_session)
+        return self._make_api(self._server, self._session)
 
     async def _call_once_or_twice(
         self,
@@ -356,13 +429,14 @@ class FleetClient:
         request: Callable[[TeslaFleetApi], Awaitable[dict[str, Any]]],
         commands: bool,
         follow_region: bool,
+        signed: bool,
     ) -> dict[str, Any]:
         refreshed = relocated = False
         while True:
-            server = self._commands_server if commands else self._server
+            api = self._api_for(commands, signed)
+            server = api.server or ""
             used: list[str] = []
-            session = self._commands_session if commands else self._session
-            api = self._make_api(server, used, session)
+            token = _TOKENS_USED.set(used)
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     result = await request(api)
@@ -395,7 +469,16 @@ class FleetClient:
                 raise _translate(err, commands=commands) from None
             except (TimeoutError, ClientError) as err:
                 raise FleetUnavailableError(type(err).__name__) from err
-            self.usage.record(category)
+            except LibraryError as err:
+                raise SigningFaultError(type(err).__name__) from err
+            except SIGNED_REPLY_ERRORS as err:
+                if not signed:
+                    raise
+                raise FleetUnavailableError(type(err).__name__) from err
+            finally:
+                _TOKENS_USED.reset(token)
+            if not signed:
+                self.usage.record(category)
             return result
 
     async def _async_follow_region(self, refused_by: str) -> None:
@@ -506,21 +589,49 @@ class FleetClient:
         )
         return str((result.get("response") or {}).get("state", "unknown"))
 
+    async def async_fleet_status(self, vins: list[str]) -> dict[str, bool]:
+        """Return whether the app's key is paired, per car (one data request).
+
+        Cars Tesla lists in neither ``key_paired_vins`` nor ``unpaired_vins``
+        are left out.
+        """
+
+        async def status(api: TeslaFleetApi) -> dict[str, Any]:
+            return dict(await self._vehicle(api, "").fleet_status(vins))
+
+        result = await self._call(ApiCategory.DATA, status)
+        response = result.get("response") or {}
+        paired = dict.fromkeys(response.get("unpaired_vins") or [], False)
+        paired.update(dict.fromkeys(response.get("key_paired_vins") or [], True))
+        return {vin: value for vin, value in paired.items() if vin in vins}
+
     async def async_command(
-        self, vin: str, command: str, **params: Any
+        self, vin: str, command: str, *, signed: bool = False, **params: Any
     ) -> dict[str, Any]:
         """Send a command; raise CommandFailedError when the car says no.
 
         Only the charging commands this integration uses can be sent.
+        ``signed``: sign it here with the installation's key (Fleet API's
+        signed_command) instead of the REST command or the proxy.
         """
         if command not in COMMANDS:
             raise ValueError(f"Not a command this integration sends: {command}")
+        if signed:
+            signer = self._signed
+            if signer is None:
+                raise SigningRequiredError
+            result = await self._call(
+                ApiCategory.COMMAND,
+                lambda api: signer.async_send(vin, command, params),
+                signed=True,
+            )
+        else:
 
-        async def send(api: TeslaFleetApi) -> dict[str, Any]:
-            method = getattr(self._vehicle(api, vin), command)
-            return dict(await method(**params))
+            async def send(api: TeslaFleetApi) -> dict[str, Any]:
+                method = getattr(self._vehicle(api, vin), command)
+                return dict(await method(**params))
 
-        result = await self._call(ApiCategory.COMMAND, send, commands=True)
+            result = await self._call(ApiCategory.COMMAND, send, commands=True)
         response = result.get("response") or {}
         if not response.get("result", False):
             if str(response.get("reason") or "") == UNSIGNED_HARDLOCKED:
@@ -550,6 +661,14 @@ def _translate(err: TeslaFleetError, *, commands: bool = False) -> FleetError:
     """
     if isinstance(err, VehicleOffline):
         return VehicleAsleepError()
+    if isinstance(err, KEY_FAULTS):
+        return KeyNotPairedError()
+    if isinstance(err, ACCESS_FAULTS):
+        return RemoteAccessDisabledError()
+    if isinstance(err, TRANSIENT_FAULTS):
+        return VehicleBusyError(type(err).__name__)
+    if isinstance(err, SIGNING_FAULTS):
+        return SigningFaultError(type(err).__name__)
     if isinstance(err, RateLimited):
         return RateLimitedError(_retry_after(err))
     if err.status == FORBIDDEN and VCP_REQUIRED in _error_text(err).lower():

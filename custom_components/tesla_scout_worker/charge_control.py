@@ -24,6 +24,7 @@ from .api import (
     CommandFailedError,
     FleetClient,
     FleetError,
+    KeyNotPairedError,
     SigningRequiredError,
     TransientFleetError,
 )
@@ -251,21 +252,37 @@ class ChargeControl:
     # ------------------------------------------------------------ commands
 
     def ensure_commands(self, vin: str) -> None:
-        """Raise SigningRequiredError when no command can reach the car now.
+        """Raise when no command can reach the car now.
 
-        Call it before waking a car for commands: a car that cannot get them
-        is not woken (a billed wake-up) for nothing.
+        SigningRequiredError: it needs signing and nothing here can sign;
+        KeyNotPairedError: it does not know the installation's key. Call it
+        before waking a car for commands: a car that cannot get them is not
+        woken (a billed wake-up) for nothing.
         """
         self.signing.async_check(vin)
 
     async def _async_send(self, vin: str, command: str, **params: Any) -> None:
-        """Send a command the car can take; note a car that wants it signed."""
+        """Send a command the way the car takes it (signed here, proxy or REST).
+
+        A car that refuses an unsigned command needs signing from then on: the
+        command is signed and sent once more when a key is here to sign it. A
+        car that refuses the key makes the signing policy find out why.
+        """
         self.signing.async_check(vin)
+        signed = self.signing.signs(vin)
         try:
-            await self.client.async_command(vin, command, **params)
+            await self.client.async_command(vin, command, signed=signed, **params)
         except SigningRequiredError:
             self.signing.async_refused(vin)
+            if signed or not self.signing.signs(vin):
+                raise
+        except KeyNotPairedError:
+            if signed:
+                await self.signing.async_key_refused(vin)
             raise
+        else:
+            return
+        await self._async_send(vin, command, **params)
 
     async def _async_command_ok(self, vin: str, command: str, **params: Any) -> None:
         """Send a command; "already set" counts as done."""

@@ -43,6 +43,7 @@ from .const import (
     CONF_HABIT_INTERVAL,
     CONF_HOME_ZONE,
     CONF_IDLE_INTERVAL,
+    CONF_KEY_FILE,
     CONF_LEAD_TIME,
     CONF_OFF_PEAK_ACTION,
     CONF_OFF_PEAK_END,
@@ -70,7 +71,7 @@ from .const import (
     FLEET_API_SERVERS,
     LOGGER,
 )
-from .keys import async_get_signing_key
+from .keys import SigningKeyError, async_get_signing_key
 from .oauth import TeslaOAuth2Implementation, decode_jwt_claims, granted_scopes
 from .registration import (
     PUBLIC_KEY_PATH,
@@ -348,9 +349,12 @@ class TeslaScoutWorkerFlowHandler(
         errors: dict[str, str] = {}
         if user_input is not None:
             commands_url = str(user_input.get(CONF_COMMANDS_URL, "")).strip()
+            key_file = str(user_input.get(CONF_KEY_FILE, "")).strip()
             verify, ca_file = tls_options(user_input)
             if commands_url and not valid_url(commands_url):
                 errors[CONF_COMMANDS_URL] = "invalid_url"
+            elif key_file and (key_error := await _key_file_error(self.hass, key_file)):
+                errors[CONF_KEY_FILE] = key_error
             elif commands_url and (
                 error := await async_probe(
                     self.hass, commands_url, verify, ca_file if verify else None
@@ -366,8 +370,11 @@ class TeslaScoutWorkerFlowHandler(
                     CONF_COMMANDS_URL,
                     CONF_COMMANDS_VERIFY_SSL,
                     CONF_COMMANDS_CA_FILE,
+                    CONF_KEY_FILE,
                 ):
                     data.pop(key, None)
+                if key_file:
+                    data[CONF_KEY_FILE] = key_file
                 if commands_url:
                     data[CONF_COMMANDS_URL] = commands_url.rstrip("/")
                     data[CONF_COMMANDS_VERIFY_SSL] = verify
@@ -396,12 +403,21 @@ class TeslaScoutWorkerFlowHandler(
                         "suggested_value": entry.data.get(CONF_COMMANDS_CA_FILE, "")
                     },
                 ): str,
+                probatio.Optional(
+                    CONF_KEY_FILE,
+                    description={"suggested_value": entry.data.get(CONF_KEY_FILE, "")},
+                ): str,
                 probatio.Optional(CONF_SIGN_IN_AGAIN, default=False): bool,
             }
         )
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
-        signing_key = await async_get_signing_key(self.hass)
+        try:
+            signing_key = await async_get_signing_key(
+                self.hass, entry.data.get(CONF_KEY_FILE) or None
+            )
+        except SigningKeyError:
+            signing_key = await async_get_signing_key(self.hass)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=schema,
@@ -411,6 +427,15 @@ class TeslaScoutWorkerFlowHandler(
                 "key_path": PUBLIC_KEY_PATH,
             },
         )
+
+
+async def _key_file_error(hass: HomeAssistant, path: str) -> str | None:
+    """Return why the key file at ``path`` cannot sign commands (None: it can)."""
+    try:
+        await async_get_signing_key(hass, path)
+    except SigningKeyError as err:
+        return err.reason
+    return None
 
 
 def _minutes(minimum: int, maximum: int) -> selector.NumberSelector:

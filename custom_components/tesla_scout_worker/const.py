@@ -44,6 +44,7 @@ CONF_COMMANDS_VERIFY_SSL: Final = "commands_verify_ssl"  # verify the proxy's ce
 CONF_COMMANDS_CA_FILE: Final = "commands_ca_file"  # PEM CA to trust for it
 CONF_FLEET_API_URL: Final = "fleet_api_url"  # what users/region answered after 421
 CONF_FLOW_REQUESTS: Final = "flow_requests"  # billed before the entry existed
+CONF_KEY_FILE: Final = "key_file"  # the user's own signing key (PEM), if any
 CONF_DOMAIN: Final = "domain"  # the app's domain (hosts its public key), once known
 CONF_AUTH_REGION: Final = "auth_region"  # sign in at tesla.com or tesla.cn
 AUTH_REGION_GLOBAL: Final = "global"

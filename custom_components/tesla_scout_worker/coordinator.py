@@ -25,6 +25,7 @@ from homeassistant.util import dt as dt_util
 from .api import (
     FleetClient,
     FleetError,
+    KeyNotPairedError,
     RateLimitedError,
     SigningRequiredError,
     VehicleAsleepError,
@@ -242,12 +243,10 @@ class VehicleCoordinator(DataUpdateCoordinator[VehicleData]):
             return
         try:
             await self._async_off_peak_action(data, home)
-        except SigningRequiredError:
+        except (SigningRequiredError, KeyNotPairedError) as err:
             # Not sent; its repair issue says what to do. No retry helps.
             LOGGER.warning(
-                "The off-peak action for %s was not sent: the car needs signed "
-                "commands",
-                self.display_name,
+                "The off-peak action for %s was not sent: %s", self.display_name, err
             )
         except (FleetError, ValueError) as err:
             self._arrival_attempts += 1

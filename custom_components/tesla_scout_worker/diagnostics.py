@@ -33,6 +33,8 @@ TO_REDACT = {
     "title",
     "display_name",
     "vehicle_name",
+    "key_file",
+    "domain",
 }
 
 
@@ -53,6 +55,7 @@ async def async_get_config_entry_diagnostics(
         ),
         "token": data.tokens.as_dict(),
         "usage": data.usage.as_dict(),
+        "signing": data.control.signing.as_dict(),
         "vehicles": async_redact_data(
             [
                 {
@@ -60,6 +63,7 @@ async def async_get_config_entry_diagnostics(
                     "commands": {
                         "signing": vehicle.command_signing,
                         "path": str(data.control.signing.path(vin)),
+                        "key_paired": data.control.signing.paired.get(vin),
                     },
                 }
                 for vin, vehicle in data.vehicles.items()

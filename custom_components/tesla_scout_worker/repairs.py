@@ -1,4 +1,4 @@
-"""Repair flows: restore what a failed session left on a car; register the app."""
+"""Repair flows: restore what a failed session left on a car; register the app; pair the key."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir, selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.config_entry_oauth2_flow import (
     async_get_config_entry_implementation,
@@ -19,6 +19,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from . import account_region
 from .api import server_for
 from .const import CONF_DOMAIN, CONF_SERVER_URL, DOMAIN
+from .keys import KeyCheck, async_check_hosted_key
 from .models import TeslaConfigEntry
 from .oauth import TeslaOAuth2Implementation
 from .registration import (
@@ -26,7 +27,12 @@ from .registration import (
     AppCredentials,
     RegistrationError,
     async_register_typed_domain,
+    normalize_domain,
+    public_key_url,
 )
+from .signing import ISSUE_KEY_NOT_PAIRED, CommandPath, pairing_link
+
+QR_CODE = "qr_code"
 
 
 class RestoreCarFlow(RepairsFlow):
@@ -139,6 +145,120 @@ class RegisterAppFlow(RepairsFlow):
         return AppCredentials(tesla.client_id, tesla.client_secret, tesla.token_url)
 
 
+class PairKeyFlow(RepairsFlow):
+    """Show the pairing link and its QR code; ask Tesla when the owner is done."""
+
+    def __init__(self, entry_id: str, device_id: str) -> None:
+        """Initialize for one car of one config entry."""
+        self._entry_id = entry_id
+        self._device_id = device_id
+
+    def _loaded_entry(self) -> TeslaConfigEntry | None:
+        entry: TeslaConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._entry_id
+        )
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return None
+        return entry
+
+    def _vin(self) -> str | None:
+        device = dr.async_get(self.hass).async_get(self._device_id)
+        if device is None:
+            return None
+        return next((ident for dom, ident in device.identifiers if dom == DOMAIN), None)
+
+    async def async_step_init(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Ask for the app's domain first when it is not known yet."""
+        entry = self._loaded_entry()
+        if entry is None or self._vin() is None:
+            return self.async_abort(reason="entry_not_loaded")
+        if not entry.data.get(CONF_DOMAIN):
+            return await self.async_step_domain()
+        return await self.async_step_pair()
+
+    async def async_step_domain(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Ask which domain the app is registered with (the link names it)."""
+        errors: dict[str, str] = {}
+        entry = self._loaded_entry()
+        if entry is None:
+            return self.async_abort(reason="entry_not_loaded")
+        if user_input is not None:
+            domain = normalize_domain(str(user_input.get(CONF_DOMAIN, "")))
+            if domain is None:
+                errors[CONF_DOMAIN] = "invalid_domain"
+            else:
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_DOMAIN: domain}
+                )
+                return await self.async_step_pair()
+        return self.async_show_form(
+            step_id="domain",
+            data_schema=probatio.Schema({probatio.Required(CONF_DOMAIN): str}),
+            errors=errors,
+            description_placeholders={"key_path": PUBLIC_KEY_PATH},
+        )
+
+    async def async_step_pair(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Show the link; when submitted, check the key with Tesla (and the domain)."""
+        entry = self._loaded_entry()
+        vin = self._vin()
+        if entry is None or vin is None:
+            return self.async_abort(reason="entry_not_loaded")
+        policy = entry.runtime_data.control.signing
+        domain = str(entry.data[CONF_DOMAIN])
+        link = pairing_link(domain)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            key = policy.key
+            if (
+                vin in policy.not_accepted
+                and key is not None
+                and await async_check_hosted_key(self.hass, domain, key)
+                is KeyCheck.DIFFERS
+            ):
+                errors["base"] = "public_key_differs"
+            else:
+                await policy.async_key_added(vin)
+                if policy.path(vin) is not CommandPath.KEY_NOT_PAIRED:
+                    return self.async_create_entry(data={})
+                errors["base"] = "still_not_paired"
+        schema = probatio.Schema(
+            {
+                probatio.Optional(QR_CODE): selector.QrCodeSelector(
+                    selector.QrCodeSelectorConfig(
+                        data=link,
+                        scale=6,
+                        error_correction_level=selector.QrErrorCorrectionLevel.QUARTILE,
+                    )
+                )
+            }
+        )
+        placeholders = {
+            **self._issue_placeholders(),
+            "link": link,
+            "key_url": public_key_url(domain),
+            "public_key": policy.key.public_pem.strip() if policy.key else "-",
+        }
+        return self.async_show_form(
+            step_id="pair",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _issue_placeholders(self) -> dict[str, str]:
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        if issue is None or issue.translation_placeholders is None:
+            return {}
+        return dict(issue.translation_placeholders)
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
 ) -> RepairsFlow:
@@ -146,4 +266,6 @@ async def async_create_fix_flow(
     data = data or {}
     if issue_id.startswith("app_not_registered_"):
         return RegisterAppFlow(str(data.get("entry_id")))
+    if issue_id.startswith(f"{ISSUE_KEY_NOT_PAIRED}_"):
+        return PairKeyFlow(str(data.get("entry_id")), str(data.get("device_id")))
     return RestoreCarFlow(str(data.get("entry_id")), str(data.get("session_id")))

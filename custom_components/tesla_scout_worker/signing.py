@@ -1,60 +1,99 @@
 """Command signing: how commands can reach each car, and what to do when they can't.
 
 Tesla lists per car whether it needs commands signed with a virtual key
-(``command_signing``: ``required``, ``allowed`` or ``off``). This integration
-sends plain REST commands, or hands them to a signing tesla-http-proxy when a
-Commands URL is set. A car that needs signing while no proxy is set never gets
-an unsigned command: :meth:`SigningPolicy.async_check` refuses it before any
-request (so no wake-up is billed for it either) and raises a repair issue per
-car that says what to do. The issue goes away when it no longer applies.
+(``command_signing``: ``required``, ``allowed`` or ``off``). Without a
+Commands URL (a signing tesla-http-proxy), commands to cars that require or
+allow signing are signed here with the installation's key once Tesla lists
+that key as paired with the car (``fleet_status``, asked at setup, once a
+day, after the car refused the key, and when the owner says the key is
+added); cars with signing off, and cars that merely allow it while the key
+is not paired, get plain REST commands.
+
+A car that needs signing never gets an unsigned command: :meth:`SigningPolicy.async_check`
+refuses it before any request (so no wake-up is billed for it either). Each
+car that cannot get commands has a repair issue that names the fix: pair the
+key (with the ``https://tesla.com/_ak/<domain>`` link and its QR code), serve
+this installation's key on the app's domain, or make a key usable. The issue
+goes away when it no longer applies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
 
-from .api import SigningRequiredError
-from .const import DOMAIN, LOGGER
+from .api import FleetClient, FleetError, KeyNotPairedError, SigningRequiredError
+from .const import CONF_DOMAIN, CONF_KEY_FILE, DOMAIN, LOGGER
+from .keys import SigningKey, SigningKeyError, async_get_signing_key
 from .listeners import Listeners
+from .pairing import PairingRecord
 
 if TYPE_CHECKING:
     from .vehicle import TeslaVehicle
 
 SIGNING_REQUIRED: Final = "required"
 """The vehicle list's command_signing of a car that needs signed commands."""
+SIGNING_ALLOWED: Final = "allowed"
+SIGNING_OFF: Final = "off"
 ISSUE_SIGNING_REQUIRED: Final = "signing_required"
+ISSUE_KEY_NOT_PAIRED: Final = "key_not_paired"
+ISSUE_KEY_NOT_ACCEPTED: Final = "key_not_accepted"
+"""Translation key of the pairing issue when Tesla lists the key but the car refuses it."""
+ISSUE_PREFIXES: Final = (ISSUE_SIGNING_REQUIRED, ISSUE_KEY_NOT_PAIRED)
+PAIRING_LINK: Final = "https://tesla.com/_ak/{domain}"
+
+
+def pairing_link(domain: str) -> str:
+    """Return the link that adds the app's key to a car in the Tesla app."""
+    return PAIRING_LINK.format(domain=domain)
 
 
 class CommandPath(StrEnum):
-    """How commands can be sent to a car now (the car's diagnostic sensor).
+    """How commands can be sent to a car now (the car's diagnostic sensor)."""
 
-    In-process signing will add ``signed`` and ``key_not_paired``.
-    """
-
+    SIGNED = "signed"
+    """Signed here with the installation's key, which the car knows."""
     PROXY = "proxy"
     """A Commands URL is set: a tesla-http-proxy signs the commands."""
     UNSIGNED = "unsigned"
-    """The car accepts plain REST commands (command_signing allowed or off)."""
+    """Plain REST commands (command_signing off, or allowed and no key paired)."""
+    KEY_NOT_PAIRED = "key_not_paired"
+    """The car needs signed commands and does not know the installation's key."""
     SIGNING_REQUIRED = "signing_required"
-    """The car needs signed commands and nothing here can sign them."""
+    """The car needs signed commands and no usable key is here to sign them."""
 
 
-def command_path(command_signing: str | None, *, proxy: bool) -> CommandPath:
+def command_path(
+    command_signing: str | None,
+    *,
+    proxy: bool,
+    can_sign: bool = False,
+    paired: bool | None = None,
+) -> CommandPath:
     """Return how commands reach a car.
 
-    A car Tesla says nothing about is sent plain REST commands; if it refuses
-    one, it is known to need signing from then on.
+    ``paired``: whether Tesla lists the installation's key on the car (None:
+    not known). A car that needs signing is sent signed commands unless the
+    key is known not to be paired; one that merely allows it only when the
+    key is known to be paired. A car Tesla says nothing about is sent plain
+    REST commands; if it refuses one, it is known to need signing from then on.
     """
     if proxy:
         return CommandPath.PROXY
     if command_signing == SIGNING_REQUIRED:
-        return CommandPath.SIGNING_REQUIRED
+        if not can_sign:
+            return CommandPath.SIGNING_REQUIRED
+        return CommandPath.KEY_NOT_PAIRED if paired is False else CommandPath.SIGNED
+    if command_signing == SIGNING_ALLOWED and can_sign and paired:
+        return CommandPath.SIGNED
     return CommandPath.UNSIGNED
 
 
@@ -65,7 +104,7 @@ def entry_issues(hass: HomeAssistant, entry_id: str) -> list[str]:
         issue_id
         for (domain, issue_id), issue in registry.issues.items()
         if domain == DOMAIN
-        and issue_id.startswith(f"{ISSUE_SIGNING_REQUIRED}_")
+        and issue_id.startswith(tuple(f"{prefix}_" for prefix in ISSUE_PREFIXES))
         and (issue.data or {}).get("entry_id") == entry_id
     ]
 
@@ -85,6 +124,7 @@ class SigningPolicy:
         hass: HomeAssistant,
         entry: ConfigEntry[Any],
         vehicles: Mapping[str, TeslaVehicle],
+        client: FleetClient,
         *,
         proxy: bool,
     ) -> None:
@@ -92,21 +132,138 @@ class SigningPolicy:
         self.hass = hass
         self.entry = entry
         self.vehicles = vehicles
+        self.client = client
         self.proxy = proxy
+        self.record = PairingRecord(hass, entry.entry_id)
+        """Which cars Tesla lists with the key, which refused it (kept)."""
+        self._unsub_check: CALLBACK_TYPE | None = None
+        self.key: SigningKey | None = None
+        """The key commands are signed with, once loaded."""
+        self.key_error: str | None = None
+        """Why the signing key cannot be used (a translation key), if it can't."""
         self._listeners = Listeners()
+
+    async def async_start(self) -> None:
+        """Load the signing key when a car can use it; learn which cars know it.
+
+        Called once the cars are known. Without a Commands URL, a car that
+        requires or allows signing makes the key load (created on first
+        need, or the user's own file); then Tesla is asked which cars know it,
+        now and once a day.
+        """
+        wants_key = any(
+            vehicle.command_signing in (SIGNING_REQUIRED, SIGNING_ALLOWED)
+            for vehicle in self.vehicles.values()
+        )
+        if not self.proxy and wants_key:
+            try:
+                key = await async_get_signing_key(
+                    self.hass, self.entry.data.get(CONF_KEY_FILE) or None
+                )
+            except SigningKeyError as err:
+                LOGGER.warning(
+                    "The key file set for signing commands cannot be used (%s)",
+                    err.reason,
+                )
+                self.key_error = err.reason
+            else:
+                self.key = key
+                self.client.set_signing_key(key.private_key)
+                await self.record.async_load()
+                if self.record.due(self._signing_vins(), dt_util.utcnow()):
+                    await self.async_check_pairing()
+                else:
+                    self.async_update()
+        self.entry.async_on_unload(self._async_cancel_check)
+        self._async_arm_check()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Describe the signing state for diagnostics (no key material, no VIN)."""
+        checked = self.record.checked_at
+        return {
+            "commands_url": self.proxy,
+            "key": (
+                "unusable"
+                if self.key_error
+                else None
+                if self.key is None
+                else "own_file"
+                if self.entry.data.get(CONF_KEY_FILE)
+                else "installation"
+            ),
+            "key_error": self.key_error,
+            "pairing_checked_at": checked.isoformat() if checked else None,
+            "cars_refusing_key": len(self.not_accepted),
+        }
+
+    @property
+    def paired(self) -> dict[str, bool]:
+        """Whether Tesla lists the installation's key on each car (fleet_status)."""
+        return self.record.paired
+
+    @property
+    def not_accepted(self) -> set[str]:
+        """Cars that refused the key although Tesla lists it as paired."""
+        return self.record.not_accepted
+
+    @callback
+    def _async_arm_check(self) -> None:
+        """Ask Tesla again a day after the last answer (unless polling is off)."""
+        self._async_cancel_check()
+        if self.entry.pref_disable_polling:
+            return
+        self._unsub_check = async_track_point_in_utc_time(
+            self.hass,
+            self._async_scheduled_check,
+            self.record.next_check(dt_util.utcnow()),
+        )
+
+    @callback
+    def _async_cancel_check(self) -> None:
+        if self._unsub_check is not None:
+            self._unsub_check()
+            self._unsub_check = None
+
+    async def _async_scheduled_check(self, _now: datetime) -> None:
+        self._unsub_check = None
+        await self.async_check_pairing()
+        self._async_arm_check()
+
+    def _signing_vins(self) -> list[str]:
+        """Return the cars that require or allow signed commands."""
+        return [
+            vin
+            for vin, vehicle in self.vehicles.items()
+            if vehicle.command_signing in (SIGNING_REQUIRED, SIGNING_ALLOWED)
+        ]
 
     def path(self, vin: str) -> CommandPath:
         """Return how commands reach the car now."""
         vehicle = self.vehicles.get(vin)
         signing = None if vehicle is None else vehicle.command_signing
-        return command_path(signing, proxy=self.proxy)
+        paired = False if vin in self.not_accepted else self.paired.get(vin)
+        return command_path(
+            signing, proxy=self.proxy, can_sign=self.client.can_sign, paired=paired
+        )
+
+    def signs(self, vin: str) -> bool:
+        """Whether commands to the car are signed here."""
+        return self.path(vin) is CommandPath.SIGNED
 
     @callback
     def async_check(self, vin: str) -> None:
-        """Raise SigningRequiredError (and the repair) when no command can go out."""
-        if self.path(vin) is CommandPath.SIGNING_REQUIRED:
-            self._async_raise_issue(vin)
+        """Raise (and open the repair) when no command can go out to the car now.
+
+        SigningRequiredError: the car needs signing and no key is usable here;
+        KeyNotPairedError: the car does not know the installation's key.
+        """
+        path = self.path(vin)
+        if path is CommandPath.SIGNING_REQUIRED:
+            self._async_raise_issue(vin, ISSUE_SIGNING_REQUIRED)
             raise SigningRequiredError
+        if path is CommandPath.KEY_NOT_PAIRED:
+            self._async_raise_pairing_issue(vin)
+            raise KeyNotPairedError
 
     @callback
     def async_refused(self, vin: str) -> None:
@@ -121,16 +278,71 @@ class SigningPolicy:
             vehicle.command_signing = SIGNING_REQUIRED
             self._listeners.notify()
         if self.path(vin) is CommandPath.SIGNING_REQUIRED:
-            self._async_raise_issue(vin)
+            self._async_raise_issue(vin, ISSUE_SIGNING_REQUIRED)
+
+    async def async_key_refused(self, vin: str) -> None:
+        """Handle the car refusing the installation's key: find out why, open the repair.
+
+        Tesla is asked whether it lists the key on the car: if not, the owner
+        has to pair it; if it does, the car knows another key of the app's
+        domain (the domain serves a different key than this installation's).
+        """
+        vehicle = self.vehicles.get(vin)
+        name = "A car" if vehicle is None else vehicle.name
+        LOGGER.warning("%s does not accept the key that signs its commands", name)
+        listed = await self._async_fleet_status([vin])
+        if listed.get(vin):
+            self.not_accepted.add(vin)
+        self.paired[vin] = listed.get(vin, False)
+        self.record.save()
+        self.async_update()
+
+    async def async_check_pairing(self) -> None:
+        """Ask Tesla which cars know the installation's key (one data request).
+
+        Only cars that require or allow signing are asked about, and only
+        when commands are signed here. Failures leave what is known as it is.
+        """
+        vins = self._signing_vins()
+        if self.proxy or not self.client.can_sign or not vins:
+            return
+        try:
+            answer = await self.client.async_fleet_status(vins)
+        except FleetError as err:
+            LOGGER.debug("Could not ask Tesla which cars know the key: %s", err)
+            return
+        self.record.answered(answer, dt_util.utcnow())
+        self.async_update()
+
+    async def async_key_added(self, vin: str) -> None:
+        """Forget the car's refusal (the owner says the key is added); ask Tesla."""
+        self.not_accepted.discard(vin)
+        self.paired.pop(vin, None)
+        self.record.save()
+        await self.async_check_pairing()
+
+    async def _async_fleet_status(self, vins: list[str]) -> dict[str, bool]:
+        try:
+            return await self.client.async_fleet_status(vins)
+        except FleetError as err:
+            LOGGER.debug("Could not ask Tesla which cars know the key: %s", err)
+            return {}
 
     @callback
     def async_update(self) -> None:
-        """After the cars' records changed: drop issues that no longer apply."""
-        keep = {
-            self._issue_id(vin)
-            for vin in self.vehicles
-            if self.path(vin) is CommandPath.SIGNING_REQUIRED
-        }
+        """After the cars' records changed: open and drop issues as they apply.
+
+        A pairing issue opens as soon as a car that needs signing is known not
+        to have the key; the signing-required issue only when a command was
+        refused for it.
+        """
+        keep: set[str] = set()
+        for vin in self.vehicles:
+            path = self.path(vin)
+            if path is CommandPath.KEY_NOT_PAIRED:
+                keep.add(self._async_raise_pairing_issue(vin))
+            elif path is CommandPath.SIGNING_REQUIRED:
+                keep.add(self._issue_id(vin, ISSUE_SIGNING_REQUIRED))
         for issue_id in self._our_issues():
             if issue_id not in keep:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
@@ -144,25 +356,57 @@ class SigningPolicy:
     def _our_issues(self) -> list[str]:
         return entry_issues(self.hass, self.entry.entry_id)
 
-    def _issue_id(self, vin: str) -> str:
-        """Return the car's issue id: named by its device, never by its VIN."""
+    def _device_id(self, vin: str) -> str:
         vehicle = self.vehicles[vin]
         device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id, **vehicle.device_info
         )
-        return f"{ISSUE_SIGNING_REQUIRED}_{device.id}"
+        return device.id
+
+    def _issue_id(self, vin: str, kind: str) -> str:
+        """Return the car's issue id: named by its device, never by its VIN."""
+        return f"{kind}_{self._device_id(vin)}"
 
     @callback
-    def _async_raise_issue(self, vin: str) -> None:
+    def _async_raise_issue(self, vin: str, kind: str) -> str:
         vehicle = self.vehicles[vin]  # only known cars can need signing
+        issue_id = self._issue_id(vin, kind)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            self._issue_id(vin),
+            issue_id,
             is_fixable=False,
             is_persistent=True,
             severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_SIGNING_REQUIRED,
+            translation_key=kind,
             translation_placeholders={"vehicle": vehicle.name},
             data={"entry_id": self.entry.entry_id},
         )
+        return issue_id
+
+    @callback
+    def _async_raise_pairing_issue(self, vin: str) -> str:
+        """Open the fixable issue that shows the pairing link and its QR code."""
+        vehicle = self.vehicles[vin]
+        device_id = self._device_id(vin)
+        issue_id = f"{ISSUE_KEY_NOT_PAIRED}_{device_id}"
+        domain = self.entry.data.get(CONF_DOMAIN)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=(
+                ISSUE_KEY_NOT_ACCEPTED
+                if vin in self.not_accepted
+                else ISSUE_KEY_NOT_PAIRED
+            ),
+            translation_placeholders={
+                "vehicle": vehicle.name,
+                "link": pairing_link(domain) if domain else pairing_link("<domain>"),
+            },
+            data={"entry_id": self.entry.entry_id, "device_id": device_id},
+        )
+        return issue_id

@@ -25,6 +25,8 @@ class ApiCategory(StrEnum):
     COMMAND = "command"
     WAKE = "wake"
     STATE_CHECK = "state_check"
+    HANDSHAKE = "handshake"
+    """A signed-command session opened with a car (billed as a command)."""
 
 
 PRICES: dict[ApiCategory, float] = {
@@ -32,6 +34,7 @@ PRICES: dict[ApiCategory, float] = {
     ApiCategory.COMMAND: PRICE_COMMAND,
     ApiCategory.WAKE: PRICE_WAKE,
     ApiCategory.STATE_CHECK: PRICE_DATA,
+    ApiCategory.HANDSHAKE: PRICE_COMMAND,
 }
 
 
