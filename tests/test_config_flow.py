@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -99,6 +100,24 @@ async def _sign_in_and_finish(
     return dict(result)
 
 
+async def _through_triggers(
+    hass: HomeAssistant,
+    result: Mapping[str, Any],
+    user_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Answer the triggers step shown before the entry is created.
+
+    Without ``user_input`` the fields are cleared: no trigger.
+    """
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "triggers"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input or {}
+    )
+    await hass.async_block_till_done()
+    return dict(result)
+
+
 async def _reauth(
     hass: HomeAssistant,
     hass_client_no_auth: ClientSessionGenerator,
@@ -134,6 +153,9 @@ async def test_full_flow(
     await _sign_in(hass_client_no_auth, result["url"])
     result = await hass.config_entries.flow.async_configure(result["flow_id"])
     await hass.async_block_till_done()
+    # Nothing is set up until the triggers are answered.
+    assert not hass.config_entries.async_entries(DOMAIN)
+    result = await _through_triggers(hass, result)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
@@ -537,5 +559,6 @@ async def test_unknown_region_uses_north_america(
     domain, pem = "app.example.com", new_key_pair()[1]
     sim.partners.register(CLIENT_ID, "xx", domain, pem, sim.update())
     result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await _through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].data[CONF_REGION] == "na"

@@ -35,7 +35,7 @@ from homeassistant.setup import async_setup_component
 from tesla_fleet_sim import ClientConfig, SimConfig, Simulator
 from tesla_fleet_sim.partners import new_key_pair
 
-from .test_config_flow import _sign_in_and_finish
+from .test_config_flow import _sign_in_and_finish, _through_triggers
 
 APP_DOMAIN = "my-tesla-app.example.com"
 
@@ -114,6 +114,8 @@ async def test_flow_registers_the_app(
 
     _host_key(sim)
     result = await _register(hass, flow, f"https://{APP_DOMAIN}/")
+    # Registered: the triggers are offered before the entry is created.
+    result = await _through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.data[CONF_DOMAIN] == APP_DOMAIN
@@ -170,6 +172,7 @@ async def test_flow_registration_refusals(
     # Fixed: the same flow finishes.
     sim.config.clients[0] = client
     result = await _register(hass, flow, APP_DOMAIN)
+    result = await _through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -189,6 +192,7 @@ async def test_flow_registered_already(
         sim.update(),
     )
     result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await _through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_DOMAIN not in result["result"].data
     assert sim.token_requests("client_credentials") == []

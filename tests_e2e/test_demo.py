@@ -75,6 +75,16 @@ def test_add_integration_through_the_config_flow(
         dialog.get_by_role("button", name="Submit").click()
     assert popup.value is not None
 
+    # Signed in: the triggers are offered before the entry is created, with
+    # what the integration proposes pre-selected; submitted as proposed.
+    expect(dialog).to_contain_text(
+        "Check the car when you arrive or leave", timeout=FLOW_TIMEOUT
+    )
+    expect(dialog).to_contain_text("Arrival triggers")
+    expect(dialog).to_contain_text("Plugged-in trigger")
+    shots.take(page, "config-flow-triggers")
+    dialog.get_by_role("button", name="Submit").click()
+
     # The entry is created; the last step names the devices it brought and
     # assigns them to areas: the account and the car.
     expect(dialog.get_by_text("Name and assign")).to_be_visible(timeout=FLOW_TIMEOUT)

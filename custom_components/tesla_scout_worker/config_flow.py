@@ -9,6 +9,7 @@ from typing import Any, cast
 import probatio
 from yarl import URL
 
+from homeassistant.components.binary_sensor import BinarySensorDeviceClass
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
@@ -16,9 +17,14 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
+from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
-from homeassistant.helpers import config_entry_oauth2_flow, selector
+from homeassistant.helpers import (
+    config_entry_oauth2_flow,
+    entity_registry as er,
+    selector,
+)
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .api import server_for
@@ -253,7 +259,7 @@ class TeslaScoutWorkerFlowHandler(
             await self._async_locate_account()
         except NotRegisteredError:
             return await self.async_step_register()
-        return self.async_create_entry(title=self._title, data=self._new_entry)
+        return await self.async_step_triggers()
 
     async def _async_locate_account(self) -> None:
         """Ask Tesla where the account lives; keep the base URL it names.
@@ -303,7 +309,7 @@ class TeslaScoutWorkerFlowHandler(
             except NotRegisteredError:
                 errors["base"] = "still_not_registered"
             else:
-                return self.async_create_entry(title=self._title, data=self._new_entry)
+                return await self.async_step_triggers()
         schema = self.add_suggested_values_to_schema(
             probatio.Schema({probatio.Required(CONF_DOMAIN): str}),
             user_input or {CONF_DOMAIN: self._new_entry.get(CONF_DOMAIN)},
@@ -314,6 +320,37 @@ class TeslaScoutWorkerFlowHandler(
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    async def async_step_triggers(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer the arrival and plugged-in triggers; the choice becomes the options.
+
+        Shown once, after signing in (and registering) and before the entry is
+        created; reauth and reconfigure never get here. The driver's person and
+        a wall charger's plugged-in sensor are pre-selected when they can be
+        told apart; the user may clear both. What is submitted, even nothing,
+        is stored, so the options flow proposes no trigger the user declined.
+        """
+        if user_input is not None:
+            options: dict[str, Any] = {
+                CONF_ARRIVAL_ENTITIES: list(
+                    user_input.get(CONF_ARRIVAL_ENTITIES) or []
+                ),
+                CONF_PLUGGED_ENTITY: user_input.get(CONF_PLUGGED_ENTITY) or None,
+            }
+            return self.async_create_entry(
+                title=self._title, data=self._new_entry, options=options
+            )
+        token = self._new_entry.get(CONF_TOKEN) or {}
+        suggested = {
+            CONF_ARRIVAL_ENTITIES: proposed_people(self.hass, token, self._title),
+            CONF_PLUGGED_ENTITY: charger_plug(self.hass),
+        }
+        schema = _section_schema(
+            {key: SCOUT_FIELDS[key] for key in TRIGGER_FIELDS}, suggested
+        )
+        return self.async_show_form(step_id="triggers", data_schema=schema)
 
     async def _app_credentials(self) -> AppCredentials:
         """Return the chosen application credentials for a partner token."""
@@ -482,6 +519,8 @@ SCOUT_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
     CONF_HABIT_INTERVAL: (DEFAULT_HABIT_INTERVAL, _minutes(0, 60)),
     CONF_BILL_STATE_CHECKS: (DEFAULT_BILL_STATE_CHECKS, selector.BooleanSelector()),
 }
+# The scout's fields the config flow offers before creating the entry.
+TRIGGER_FIELDS = (CONF_ARRIVAL_ENTITIES, CONF_PLUGGED_ENTITY)
 CHARGING_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
     CONF_OFF_PEAK_ACTION: (DEFAULT_OFF_PEAK_ACTION, selector.BooleanSelector()),
     CONF_OFF_PEAK_START: (DEFAULT_OFF_PEAK_START, selector.TimeSelector()),
@@ -512,6 +551,32 @@ def _section_schema(
     return probatio.Schema(schema)
 
 
+def _account_names(token: Mapping[str, Any], title: str) -> set[str]:
+    """Return the casefolded names the Tesla account goes by.
+
+    The id token's name, and the part of the account's e-mail (or of the
+    entry's title, which is that e-mail) before the @.
+    """
+    claims = decode_jwt_claims(str(token.get("id_token", "")))
+    return {
+        str(value).strip().casefold()
+        for value in (
+            claims.get("name"),
+            str(claims.get("email") or title).partition("@")[0],
+        )
+        if value
+    }
+
+
+def _people_named(hass: HomeAssistant, names: set[str]) -> list[str]:
+    """Return the person entities whose name is one of ``names``."""
+    return [
+        state.entity_id
+        for state in hass.states.async_all("person")
+        if str(state.attributes.get(ATTR_FRIENDLY_NAME, "")).strip().casefold() in names
+    ]
+
+
 def driver_people(hass: HomeAssistant, entry: ConfigEntry[Any]) -> list[str]:
     """Return the person entities that look like the Tesla account's driver.
 
@@ -520,20 +585,85 @@ def driver_people(hass: HomeAssistant, entry: ConfigEntry[Any]) -> list[str]:
     arrival and departure trigger: a person follows the phone's tracker.
     """
     token = entry.data.get(CONF_TOKEN) or {}
-    claims = decode_jwt_claims(str(token.get("id_token", "")))
-    names = {
-        str(value).strip().casefold()
-        for value in (
-            claims.get("name"),
-            str(claims.get("email") or entry.title).partition("@")[0],
-        )
-        if value
+    return _people_named(hass, _account_names(token, entry.title))
+
+
+def proposed_people(
+    hass: HomeAssistant, token: Mapping[str, Any], title: str
+) -> list[str]:
+    """Return the people to pre-select as triggers while setting up.
+
+    The people named like the Tesla account (see driver_people); when none
+    is, the only person of the household, if there is exactly one.
+    """
+    if people := _people_named(hass, _account_names(token, title)):
+        return people
+    everyone = hass.states.async_entity_ids("person")
+    return everyone if len(everyone) == 1 else []
+
+
+# Integrations of wall chargers, and words in the names of their entities.
+CHARGER_PLATFORMS = frozenset(
+    {
+        "blue_current",
+        "easee",
+        "goecharger",
+        "goecharger_api2",
+        "keba",
+        "nrgkick",
+        "ocpp",
+        "ohme",
+        "openevse",
+        "peblar",
+        "tesla_wall_connector",
+        "v2c",
+        "wallbox",
+        "zaptec",
     }
-    return [
-        state.entity_id
-        for state in hass.states.async_all("person")
-        if str(state.attributes.get("friendly_name", "")).strip().casefold() in names
-    ]
+)
+CHARGER_HINTS = (
+    "wall_connector",
+    "wall connector",
+    "wallbox",
+    "charger",
+    "evse",
+    "easee",
+    "zaptec",
+    "go-e",
+    "go_e",
+)
+
+
+def charger_plug(hass: HomeAssistant) -> str | None:
+    """Return the plugged-in sensor of the wall charger, when there is one.
+
+    Candidates are the binary sensors with device class plug, except this
+    integration's own (the car's, which a check reads anyway). One of a wall
+    charger (its integration, or a charger word in its entity id or name) is
+    proposed when it is the only such one; without any, the only plug sensor
+    is. Anything else is ambiguous and proposes nothing.
+    """
+    registry = er.async_get(hass)
+    plugs: list[str] = []
+    chargers: list[str] = []
+    for state in hass.states.async_all("binary_sensor"):
+        if state.attributes.get(ATTR_DEVICE_CLASS) != BinarySensorDeviceClass.PLUG:
+            continue
+        entry = registry.async_get(state.entity_id)
+        if entry is not None and entry.platform == DOMAIN:
+            continue
+        plugs.append(state.entity_id)
+        platform, name = "", ""
+        if entry is not None:
+            platform, name = entry.platform, entry.original_name or ""
+        text = f"{state.entity_id} {name}".casefold()
+        if platform in CHARGER_PLATFORMS or any(hint in text for hint in CHARGER_HINTS):
+            chargers.append(state.entity_id)
+    if len(chargers) == 1:
+        return chargers[0]
+    if not chargers and len(plugs) == 1:
+        return plugs[0]
+    return None
 
 
 class TeslaScoutWorkerOptionsFlow(OptionsFlowWithReload):
@@ -554,6 +684,9 @@ class TeslaScoutWorkerOptionsFlow(OptionsFlowWithReload):
         if CONF_ARRIVAL_ENTITIES not in current:
             # Never chosen: propose the driver's person (and so their phone).
             current[CONF_ARRIVAL_ENTITIES] = driver_people(self.hass, self.config_entry)
+        if CONF_PLUGGED_ENTITY not in current:
+            # Never chosen: propose the wall charger's plugged-in sensor.
+            current[CONF_PLUGGED_ENTITY] = charger_plug(self.hass)
         schema = probatio.Schema(
             {
                 probatio.Required(SECTION_SCOUT): section(
