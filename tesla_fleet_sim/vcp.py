@@ -291,6 +291,10 @@ class VehicleVerifier:
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         self.reboots = 0
+        self.handshakes = 0
+        """Session-info requests answered (what an app pays for a new session)."""
+        self.refusals: list[int] = []
+        """Faults the car answers to its next verified commands (e.g. busy)."""
         self.sessions: dict[int, DomainSession] = {}
         self._new_epochs(now)
 
@@ -304,6 +308,14 @@ class VehicleVerifier:
         """Start new epochs (counters start over); apps must resync."""
         self.reboots += 1
         self._new_epochs(now)
+
+    def refuse_next(self, fault: int) -> None:
+        """Answer the next verified command with ``fault`` (MessageFault_E).
+
+        For the faults a car sends about itself rather than the message:
+        busy, timeout, remote access disabled.
+        """
+        self.refusals.append(fault)
 
     def epoch(self, domain: int) -> bytes:
         """Return the current epoch of ``domain``."""
@@ -336,6 +348,7 @@ class VehicleVerifier:
             return _faulted(reply, MessageFault_E.MESSAGEFAULT_ERROR_INVALID_DOMAINS)
         session = self.sessions[domain]
         if request.HasField("session_info_request"):
+            self.handshakes += 1
             key = request.session_info_request.public_key
             if not on_keychain(key):
                 info = SessionInfo(
@@ -353,6 +366,8 @@ class VehicleVerifier:
                 key = request.signature_data.signer_identity.public_key
                 self._attach_session_info(reply, session, key, request.uuid, now)
             return reply
+        if self.refusals:
+            return _faulted(reply, self.refusals.pop(0))
         payload = execute(domain, verified.plaintext)
         if request.flags & (1 << Flags.FLAG_ENCRYPT_RESPONSE):
             _encrypt_reply(reply, request, verified, payload, self.vin)

@@ -292,7 +292,13 @@ class TeslaScoutWorkerFlowHandler(
         """
         errors: dict[str, str] = {}
         server = server_for(self._new_entry)
-        placeholders = {"server": server, "key_path": PUBLIC_KEY_PATH, "detail": "-"}
+        signing_key = await async_get_signing_key(self.hass)
+        placeholders = {
+            "server": server,
+            "key_path": PUBLIC_KEY_PATH,
+            "detail": "-",
+            "public_key": signing_key.public_pem.strip(),
+        }
         if user_input is not None:
             try:
                 self._new_entry[CONF_DOMAIN] = await async_register_typed_domain(

@@ -139,10 +139,6 @@ class SignedVehicles:
         """Drop the car's session: the next command starts with a handshake."""
         self._vehicles.pop(vin, None)
 
-    def has_session(self, vin: str) -> bool:
-        """Whether a session with the car is cached."""
-        return vin in self._vehicles
-
     async def async_send(
         self, vin: str, command: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
