@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
+import logging
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -476,9 +477,14 @@ async def test_message_faults(
 
 
 async def test_reboot_and_sleep_resync(
-    hass: HomeAssistant, entry: MockConfigEntry, sim: Simulator
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """One handshake serves many commands; a rebooted car is resynced on its own."""
+    caplog.set_level(logging.DEBUG)
     control = entry.runtime_data.control
     car = sim.vehicle()
     await control.async_wake(VIN)
@@ -491,6 +497,21 @@ async def test_reboot_and_sleep_resync(
     usage = entry.runtime_data.usage
     assert billed(usage.counts)["command"] == sim.ledger.counts["command"]
     assert usage.counts[ApiCategory.HANDSHAKE] == car.verifier.handshakes
+    # Neither the library's debug log nor ours names the car or shows the key.
+    ours = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(("tesla_fleet_api", "custom_components"))
+    ]
+    assert any("signed_command" in message for message in ours)
+    private_pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    for message in ours:
+        assert VIN not in message
+        assert private_pem.splitlines()[1] not in message
 
 
 @pytest.mark.parametrize("scout_polling", [True])
