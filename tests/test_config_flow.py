@@ -175,6 +175,28 @@ async def test_full_flow(
     assert "flow_requests" not in entry.data
 
 
+async def test_region_lookup_in_an_outage_is_not_counted(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    sim: Simulator,
+    sim_url: str,
+) -> None:
+    """A users/region that got no answer (HTTP 503) costs nothing: not counted."""
+    result = await _start(hass, sim_url)
+    await _sign_in(hass_client_no_auth, result["url"])
+    sim.faults.fail_next("/users/region", 503)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    result = await _through_triggers(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    usage = entry.runtime_data.usage
+    assert [r.status for r in sim.api_requests() if r.path.endswith("/region")] == [503]
+    billed_data = [r for r in sim.api_requests("data") if r.billed]
+    assert usage.counts[ApiCategory.DATA] == len(billed_data)
+    assert sim.ledger.counts["data"] == len(billed_data)
+
+
 async def test_duplicate_account(
     hass: HomeAssistant,
     hass_client_no_auth: ClientSessionGenerator,

@@ -293,8 +293,15 @@ async def test_region_lookup_failures_are_left_to_setup(
     session = async_get_clientsession(hass)
     token = sim.issue_tokens()["access_token"]
     sim.faults.fail_next("/users/region", 403, body={"error": "forbidden"})
-    assert await async_account_region(session, sim_url, token) == {}
-    assert await async_account_region(session, "http://127.0.0.1:9", token) == {}
+    refused = await async_account_region(session, sim_url, token)
+    assert refused.region == {}
+    assert refused.billed  # a 403 is billed
+    unreachable = await async_account_region(session, "http://127.0.0.1:9", token)
+    assert unreachable.region == {}
+    assert not unreachable.billed
+    sim.faults.fail_next("/users/region", 503)
+    outage = await async_account_region(session, sim_url, token)
+    assert not outage.billed
 
 
 @pytest.mark.parametrize(

@@ -267,19 +267,31 @@ class TeslaScoutWorkerFlowHandler(
         Raises NotRegisteredError when Tesla answers 412: the app must be
         registered in the account's region first.
         """
-        # users/region is a billed data request: the entry's usage counts it.
-        billed = self._new_entry.setdefault(CONF_FLOW_REQUESTS, {})
-        billed[ApiCategory.DATA] = billed.get(ApiCategory.DATA, 0) + 1
-        answer = await async_account_region(
-            async_get_clientsession(self.hass),
-            server_for(self._new_entry),
-            str(self._new_entry[CONF_TOKEN].get("access_token", "")),
-        )
+        answer = await self._async_region_lookup()
         region = str(answer.get("region") or "").lower()
         named = answer.get("fleet_api_base_url")
         if region in FLEET_API_SERVERS and named:
             self._new_entry[CONF_REGION] = region
             self._new_entry[CONF_FLEET_API_URL] = str(named).rstrip("/")
+
+    async def _async_region_lookup(self) -> dict[str, Any]:
+        """Ask users/region; a billed answer is counted by the entry's usage."""
+        try:
+            answer = await async_account_region(
+                async_get_clientsession(self.hass),
+                server_for(self._new_entry),
+                str(self._new_entry[CONF_TOKEN].get("access_token", "")),
+            )
+        except NotRegisteredError:
+            self._count_flow_request()  # the 412 is billed too
+            raise
+        if answer.billed:
+            self._count_flow_request()
+        return answer.region
+
+    def _count_flow_request(self) -> None:
+        billed = self._new_entry.setdefault(CONF_FLOW_REQUESTS, {})
+        billed[ApiCategory.DATA] = billed.get(ApiCategory.DATA, 0) + 1
 
     async def async_step_register(
         self, user_input: dict[str, Any] | None = None

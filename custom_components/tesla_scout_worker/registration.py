@@ -96,13 +96,22 @@ def _api(session: ClientSession, server: str, access_token: str) -> TeslaFleetAp
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RegionAnswer:
+    """What ``users/region`` said, and whether Tesla answered (billed)."""
+
+    region: dict[str, Any]
+    billed: bool
+
+
 async def async_account_region(
     session: ClientSession, server: str, access_token: str
-) -> dict[str, Any]:
+) -> RegionAnswer:
     """Ask ``users/region`` (one billed data request) where the account lives.
 
-    Returns Tesla's answer (``region``, ``fleet_api_base_url``), or an empty
-    dict when the question could not be answered (setup finds out later).
+    Returns Tesla's answer (``region``, ``fleet_api_base_url``), empty when
+    the question could not be answered (setup finds out later); ``billed``
+    is False when no answer below HTTP 500 came (nothing to pay for).
     Raises NotRegisteredError on a 412: only then is something to be done now.
     """
     try:
@@ -111,11 +120,12 @@ async def async_account_region(
         raise NotRegisteredError from err
     except TeslaFleetError as err:
         LOGGER.debug("Region lookup refused: %s", type(err).__name__)
-        return {}
+        billed = err.status is not None and err.status < HTTP_SERVER_ERROR
+        return RegionAnswer({}, billed)
     except (ClientError, TimeoutError) as err:
         LOGGER.debug("Region lookup failed: %s", type(err).__name__)
-        return {}
-    return dict(result.get("response") or {})
+        return RegionAnswer({}, False)
+    return RegionAnswer(dict(result.get("response") or {}), True)
 
 
 async def async_register_app(
