@@ -26,7 +26,7 @@ from tesla_fleet_api.exceptions import SigningDisabled
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from tesla_protocol.command.universal_message_pb2 import MessageFault_E
 
-from custom_components.tesla_scout_worker import charge_control, repairs
+from custom_components.tesla_scout_worker import charge_control, config_flow, repairs
 from custom_components.tesla_scout_worker.api import (
     FleetUnavailableError,
     KeyNotPairedError,
@@ -676,3 +676,29 @@ async def test_pairing_repair_needs_a_loaded_entry(
     flow = repairs.PairKeyFlow(entry.entry_id, device_id(hass, VIN))
     flow.hass = hass
     assert (await flow.async_step_domain())["reason"] == "entry_not_loaded"
+
+
+@pytest.mark.usefixtures("current_request_with_host")
+async def test_reconfigure_refuses_a_key_the_domain_does_not_serve(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """With the app's domain known, a key it does not serve is a form error."""
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_DOMAIN: APP_DOMAIN}
+    )
+    before = dict(entry.data)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["description_placeholders"]["domain"] == APP_DOMAIN
+    with patch.object(
+        config_flow, "async_check_hosted_key", return_value=KeyCheck.DIFFERS
+    ) as check:
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["errors"] == {CONF_KEY_FILE: "public_key_differs"}
+    assert check.call_args.args[1] == APP_DOMAIN
+    assert dict(entry.data) == before
+    # Unreachable from here is not held against it (Tesla may reach it).
+    with patch.object(
+        config_flow, "async_check_hosted_key", return_value=KeyCheck.UNREACHABLE
+    ):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT

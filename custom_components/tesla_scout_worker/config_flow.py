@@ -77,7 +77,12 @@ from .const import (
     FLEET_API_SERVERS,
     LOGGER,
 )
-from .keys import SigningKeyError, async_get_signing_key
+from .keys import (
+    KeyCheck,
+    SigningKeyError,
+    async_check_hosted_key,
+    async_get_signing_key,
+)
 from .oauth import TeslaOAuth2Implementation, decode_jwt_claims, granted_scopes
 from .registration import (
     PUBLIC_KEY_PATH,
@@ -410,6 +415,10 @@ class TeslaScoutWorkerFlowHandler(
                 errors[CONF_COMMANDS_URL] = "invalid_url"
             elif key_file and (key_error := await _key_file_error(self.hass, key_file)):
                 errors[CONF_KEY_FILE] = key_error
+            elif not commands_url and await self._domain_serves_another_key(
+                entry, key_file
+            ):
+                errors[CONF_KEY_FILE] = "public_key_differs"
             elif commands_url and (
                 error := await async_probe(
                     self.hass, commands_url, verify, ca_file if verify else None
@@ -480,8 +489,25 @@ class TeslaScoutWorkerFlowHandler(
             description_placeholders={
                 "public_key": signing_key.public_pem.strip(),
                 "key_path": PUBLIC_KEY_PATH,
+                "domain": str(entry.data.get(CONF_DOMAIN) or "-"),
             },
         )
+
+    async def _domain_serves_another_key(
+        self, entry: ConfigEntry[Any], key_file: str
+    ) -> bool:
+        """Whether the app's domain (when known) serves another key than the chosen.
+
+        Commands signed here must use the key Tesla registered for the domain.
+        A domain Home Assistant cannot reach is not held against the form:
+        Tesla may reach it when Home Assistant cannot (e.g. behind NAT).
+        """
+        domain = entry.data.get(CONF_DOMAIN)
+        if not domain:
+            return False
+        key = await async_get_signing_key(self.hass, key_file or None)
+        check = await async_check_hosted_key(self.hass, str(domain), key)
+        return check is KeyCheck.DIFFERS
 
 
 async def _key_file_error(hass: HomeAssistant, path: str) -> str | None:
