@@ -139,6 +139,11 @@ def collect(wall_seconds: float | None) -> dict[str, Any]:
             "tradeoff": tradeoff(profiles),
         },
         "token_storm": token_storm,
+        "ha_core": {
+            world: data
+            for world in WORLD_NAMES
+            if (data := read_fragment(f"ha_core_{world}")) is not None
+        },
         "sessions": read_fragment("sessions") or {},
         "planner": read_fragment("planner") or {},
         "footprint": read_fragment("footprint") or {},
@@ -321,6 +326,12 @@ MUSTS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
             _at_most(300),
         )
         for kind in ("commuter", "two_shift")  # met; irregular, homebody: not yet
+    ),
+    (
+        "HA core's real tesla_fleet agrees with the model (reference month, 1 %)",
+        "ha_core.keep_awake.comparison.agrees",
+        "= True",
+        lambda v: v is True,
     ),
     (
         "100 callers at expiry: refresh requests",
@@ -779,6 +790,61 @@ def soak_table(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def core_table(doc: dict[str, Any]) -> list[str]:
+    """Return HA core's real tesla_fleet against the model (bench_core.py)."""
+    lines: list[str] = []
+    for world, run in doc.get("ha_core", {}).items():
+        core, model, cmp = run["core"], run["model"], run["comparison"]
+        rows = cmp["rows"]
+        lines += [
+            (
+                f"HA core's real `tesla_fleet` against the model (`fixed_10min`), "
+                f"commuter month, {WORLD_NAMES[world]}; both replay the scout's "
+                f"{run['sessions_replayed']} sessions:"
+            ),
+            "",
+            "| per 30 days | real core | model | difference |",
+            "|---|---|---|---|",
+        ]
+        for key, label in (
+            ("state_check", "State checks"),
+            ("data", "Data requests"),
+            ("wake", "Wake-ups"),
+            ("command", "Commands"),
+        ):
+            r = rows[key]
+            lines.append(
+                f"| {label} | {_num(r['core'])} | {_num(r['model'])} | "
+                f"{r['difference']:+,} |"
+            )
+        lines.append(
+            f"| Other requests (besides state checks and vehicle_data) | "
+            f"{core['own']['other_requests']} | {model['other_requests']} | |"
+        )
+        for key, label in (
+            ("cost_usd_state_checks_billed", "Cost, state checks billed"),
+            ("cost_usd_state_checks_free", "Cost, state checks free"),
+        ):
+            r = rows[key]
+            lines.append(
+                f"| {label} | {_usd(r['core'])} | {_usd(r['model'])} | "
+                f"{r['difference']:+.3f} |"
+            )
+        own = ", ".join(
+            f"`{v['endpoint']}` {v['requests']:,}"
+            for v in core["own"]["by_endpoint"].values()
+        )
+        verdict = "yes" if cmp["agrees"] else "**no**"
+        lines += [
+            "",
+            f"Agrees within {cmp['tolerance']:.0%}: {verdict}. Core's own requests: "
+            f"{own}; replayed: {core['replayed']['requests']}. "
+            + "; ".join(cmp["differences"]),
+            "",
+        ]
+    return lines
+
+
 def must_lines(doc: dict[str, Any]) -> list[str]:
     """Return the "must" values and whether they hold."""
     lines = ["| must | value | holds |", "|---|---|---|"]
@@ -809,6 +875,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         *month_table(doc),
         "",
+        *core_table(doc),
         (
             "Every profile, default options, side by side in both worlds (whether "
             "a `vehicle_data` read restarts the car's 15-min sleep timer is "
