@@ -266,6 +266,7 @@ async def run_core(
         assert [v.vin for v in vehicles] == [sim.vehicle().vin]
         interval = vehicles[0].coordinator.update_interval
         signing = vehicles[0].signing
+        pre2021 = vehicles[0].api.pre2021
         tracker = er.async_get(hass).async_get_entity_id(
             "device_tracker", CORE_DOMAIN, f"{vehicles[0].vin}-location"
         )
@@ -306,6 +307,8 @@ async def run_core(
                 [c.at for c in own if c.route == "get_vehicle"]
             ),
             "signed_commands": signing,
+            # A pre-2021 Model S/X would be left 15 min to fall asleep (not modelled).
+            "pre2021": pre2021,
             "vehicle_interval_s": core_coordinator.VEHICLE_INTERVAL.total_seconds(),
             "update_interval_s_after_setup": (
                 interval.total_seconds() if interval is not None else None
@@ -381,6 +384,11 @@ def explain(core: dict[str, Any], model: dict[str, Any]) -> list[str]:
             "Core's first refresh at setup checks the state (GET /api/1/vehicles/"
             "{vin}) after the product list; the model reuses the product list's "
             f"state for its first cycle ({checks} state check more for core)"
+        )
+    if own["pre2021"]:
+        notes.append(
+            "Core treats the car as a pre-2021 Model S/X: once it is idle and "
+            "awake for 15 min, core waits 15 min between checks (not modelled)"
         )
     gaps = {int(k): v for k, v in own["state_check_gaps_s"].items()}
     interval = round(own["vehicle_interval_s"])
