@@ -1,7 +1,8 @@
 """Arrange/act helpers shared by the integration's tests.
 
-The frozen clock, the simulator's request log, devices, reauth flows, the
-Force update button and the special charging sessions, each in one place.
+The frozen clock, the simulator's request log, devices, the sign-in and
+reauth flows, the Force update button and the special charging sessions, each
+in one place.
 """
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
 
-from custom_components.tesla_scout_worker.const import DOMAIN
-from homeassistant.config_entries import SOURCE_REAUTH
+from custom_components.tesla_scout_worker.const import CONF_SERVER_URL, DOMAIN
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import Simulator
 from tesla_fleet_sim.billing import RequestRecord
@@ -93,6 +99,96 @@ def reauth_flows(hass: HomeAssistant) -> list[Any]:
         for flow in hass.config_entries.flow.async_progress()
         if flow["context"]["source"] == SOURCE_REAUTH
     ]
+
+
+# --- the config flow: signing in at the simulator ----------------------------
+
+
+async def start_flow(hass: HomeAssistant, sim_url: str) -> dict[str, Any]:
+    """Start a user flow and name the simulator in the advanced section."""
+    # Before the test HTTP client starts: aiohttp's test server freezes its
+    # router, and the integration registers its public-key view at setup
+    # (Home Assistant's own server never freezes it).
+    assert await async_setup_component(hass, DOMAIN, {})
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"advanced": {CONF_SERVER_URL: sim_url + "/"}}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    return dict(result)
+
+
+async def sign_in(
+    hass_client_no_auth: ClientSessionGenerator, authorize_url: str
+) -> URL:
+    """Follow the authorize URL like a browser and hand the callback to HA."""
+    async with (
+        ClientSession() as browser,
+        browser.get(authorize_url, allow_redirects=False) as resp,
+    ):
+        assert resp.status == 302
+        location = URL(resp.headers["Location"])
+    assert location.path == "/auth/external/callback"
+    client = await hass_client_no_auth()
+    callback = await client.get(f"{location.path}?{location.query_string}")
+    assert callback.status == 200
+    return location
+
+
+async def sign_in_and_continue(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    result: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Sign in at a flow's external step and return the flow's next step."""
+    await sign_in(hass_client_no_auth, result["url"])
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    await hass.async_block_till_done()
+    return dict(result)
+
+
+async def sign_in_and_finish(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, sim_url: str
+) -> dict[str, Any]:
+    """Start a flow, sign in at the simulator and return the flow's last step."""
+    result = await start_flow(hass, sim_url)
+    return await sign_in_and_continue(hass, hass_client_no_auth, result)
+
+
+async def through_triggers(
+    hass: HomeAssistant,
+    result: Mapping[str, Any],
+    user_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Answer the triggers step shown before the entry is created.
+
+    Without ``user_input`` the fields are cleared: no trigger.
+    """
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "triggers"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input or {}
+    )
+    await hass.async_block_till_done()
+    return dict(result)
+
+
+async def reauth(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    entry: MockConfigEntry,
+) -> dict[str, Any]:
+    """Start the entry's reauth, sign in again and return the flow's last step."""
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert result["url"].startswith(entry.data[CONF_SERVER_URL])
+    return await sign_in_and_continue(hass, hass_client_no_auth, result)
 
 
 async def press_force_update(hass: HomeAssistant, car: str) -> None:

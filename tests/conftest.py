@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 import logging
 from pathlib import Path
 import re
@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before HA's harness mounts its own custom_components.
 import custom_components.tesla_scout_worker  # noqa: F401
-from custom_components.tesla_scout_worker import keys
+from custom_components.tesla_scout_worker import charge_control, keys
 from custom_components.tesla_scout_worker.const import (
     CONF_REGION,
     CONF_SERVER_URL,
@@ -37,6 +37,7 @@ from tesla_fleet_sim import (
     SimClock,
     SimConfig,
     Simulator,
+    commands as sim_commands,
     running_simulator,
     testing as sim_testing,
     tls as sim_tls,
@@ -50,6 +51,7 @@ from tesla_fleet_sim.tls import CertificateFiles
 
 from .common import find_device  # noqa: F401 (still imported from here)
 from .scout_common import prepare_home
+from .session_common import TZ
 
 CLIENT_ID = DEFAULT_CLIENT_ID
 CLIENT_SECRET = DEFAULT_CLIENT_SECRET
@@ -220,3 +222,40 @@ async def sim_proxy(
     with patch.object(sim_testing, "generate_certificates", wall_clock_certificates):
         async with running_simulator(sim, proxy=True) as server:
             yield server
+
+
+# --- special charging sessions (see session_common.py) ----------------------
+
+
+@pytest.fixture
+async def warsaw(hass: HomeAssistant) -> None:
+    """Run Home Assistant in the simulated car's time zone."""
+    await hass.config.async_set_time_zone(TZ)
+
+
+@pytest.fixture
+def fast_wait(freezer: FrozenDateTimeFactory) -> Iterator[None]:
+    """Waits between wake-up checks move the frozen clock instead of sleeping.
+
+    Session modules use it with ``pytestmark = pytest.mark.usefixtures("fast_wait")``.
+    """
+
+    async def wait(seconds: float) -> None:
+        freezer.tick(timedelta(seconds=seconds))
+
+    with patch.object(charge_control, "async_wait", wait):
+        yield
+
+
+@pytest.fixture
+def carried_out() -> Iterator[list[str]]:
+    """Record the names of the commands the simulated car carries out."""
+    run = sim_commands.run_command
+    names: list[str] = []
+
+    def spy(car: Any, name: str, body: Any) -> Any:
+        names.append(name)
+        return run(car, name, body)
+
+    with patch.object(sim_commands, "run_command", spy):
+        yield names

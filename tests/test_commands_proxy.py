@@ -87,6 +87,17 @@ def _with_proxy(
     )
 
 
+async def _reconfigure_refused(
+    hass: HomeAssistant, entry: MockConfigEntry, user_input: dict[str, Any]
+) -> dict[str, Any]:
+    """Reconfigure with ``user_input``: the form is shown again, nothing stored."""
+    data = dict(entry.data)
+    result = await _reconfigure(hass, entry, user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert dict(entry.data) == data
+    return result
+
+
 # --- the reconfigure form ----------------------------------------------------
 
 
@@ -220,8 +231,7 @@ async def test_reconfigure_bad_ca_file(
     ca_file: Any,
 ) -> None:
     """A CA file that is missing or holds no certificate is a form error."""
-    data = dict(loaded_entry.data)
-    result = await _reconfigure(
+    result = await _reconfigure_refused(
         hass,
         loaded_entry,
         {
@@ -229,9 +239,7 @@ async def test_reconfigure_bad_ca_file(
             CONF_COMMANDS_CA_FILE: ca_file(tmp_path, sim_proxy),
         },
     )
-    assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_COMMANDS_CA_FILE: "ca_file_invalid"}
-    assert dict(loaded_entry.data) == data
 
 
 @pytest.mark.usefixtures("current_request_with_host")
@@ -239,15 +247,12 @@ async def test_reconfigure_proxy_unreachable(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     """Nobody listening at the URL: proxy_unreachable, nothing stored."""
-    data = dict(loaded_entry.data)
-    result = await _reconfigure(
+    result = await _reconfigure_refused(
         hass,
         loaded_entry,
         {CONF_COMMANDS_URL: f"https://127.0.0.1:{_closed_port()}"},
     )
-    assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_COMMANDS_URL: "proxy_unreachable"}
-    assert dict(loaded_entry.data) == data
 
 
 # --- setup and unload --------------------------------------------------------

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
-from aiohttp import ClientSession
 import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -49,90 +46,20 @@ from tesla_fleet_sim import (
 )
 from tesla_fleet_sim.partners import new_key_pair
 
+from .common import (
+    reauth,
+    sign_in_and_continue,
+    sign_in_and_finish,
+    start_flow,
+    through_triggers,
+)
 from .conftest import ACCOUNT, CLIENT_ID
 
+# test_registration.py still imports these from here, by their old names.
+_sign_in_and_finish = sign_in_and_finish
+_through_triggers = through_triggers
+
 pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
-
-
-async def _start(hass: HomeAssistant, sim_url: str) -> dict[str, Any]:
-    """Start a user flow and name the simulator in the advanced section."""
-    # Before the test HTTP client starts: aiohttp's test server freezes its
-    # router, and the integration registers its public-key view at setup
-    # (Home Assistant's own server never freezes it).
-    assert await async_setup_component(hass, DOMAIN, {})
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"advanced": {CONF_SERVER_URL: sim_url + "/"}}
-    )
-    assert result["type"] is FlowResultType.EXTERNAL_STEP
-    return dict(result)
-
-
-async def _sign_in(
-    hass_client_no_auth: ClientSessionGenerator, authorize_url: str
-) -> URL:
-    """Follow the authorize URL like a browser and hand the callback to HA."""
-    async with (
-        ClientSession() as browser,
-        browser.get(authorize_url, allow_redirects=False) as resp,
-    ):
-        assert resp.status == 302
-        location = URL(resp.headers["Location"])
-    assert location.path == "/auth/external/callback"
-    client = await hass_client_no_auth()
-    callback = await client.get(f"{location.path}?{location.query_string}")
-    assert callback.status == 200
-    return location
-
-
-async def _sign_in_and_finish(
-    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, sim_url: str
-) -> dict[str, Any]:
-    """Start a flow, sign in at the simulator and return the flow's last step."""
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
-    return dict(result)
-
-
-async def _through_triggers(
-    hass: HomeAssistant,
-    result: Mapping[str, Any],
-    user_input: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Answer the triggers step shown before the entry is created.
-
-    Without ``user_input`` the fields are cleared: no trigger.
-    """
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "triggers"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input or {}
-    )
-    await hass.async_block_till_done()
-    return dict(result)
-
-
-async def _reauth(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    entry: MockConfigEntry,
-) -> dict[str, Any]:
-    """Start the entry's reauth, sign in again and return the flow's last step."""
-    result = await entry.start_reauth_flow(hass)
-    assert result["step_id"] == "reauth_confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.EXTERNAL_STEP
-    assert result["url"].startswith(entry.data[CONF_SERVER_URL])
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
-    return dict(result)
 
 
 async def test_full_flow(
@@ -142,7 +69,7 @@ async def test_full_flow(
     sim_url: str,
 ) -> None:
     """Sign in, get an entry for the account with region and server."""
-    result = await _start(hass, sim_url)
+    result = await start_flow(hass, sim_url)
     authorize = URL(result["url"])
     assert str(authorize.with_query(None)) == f"{sim_url}/oauth2/v3/authorize"
     assert authorize.query["client_id"] == "sim-client-id"
@@ -150,12 +77,10 @@ async def test_full_flow(
     assert authorize.query["prompt"] == "login"
     assert authorize.query["require_requested_scopes"] == "true"
 
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
+    result = await sign_in_and_continue(hass, hass_client_no_auth, result)
     # Nothing is set up until the triggers are answered.
     assert not hass.config_entries.async_entries(DOMAIN)
-    result = await _through_triggers(hass, result)
+    result = await through_triggers(hass, result)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
@@ -182,12 +107,9 @@ async def test_region_lookup_in_an_outage_is_not_counted(
     sim_url: str,
 ) -> None:
     """A users/region that got no answer (HTTP 503) costs nothing: not counted."""
-    result = await _start(hass, sim_url)
-    await _sign_in(hass_client_no_auth, result["url"])
-    sim.faults.fail_next("/users/region", 503)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
-    result = await _through_triggers(hass, result)
+    sim.faults.fail_next("/users/region", 503)  # asked once signed in
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     usage = entry.runtime_data.usage
@@ -204,7 +126,7 @@ async def test_duplicate_account(
     sim_url: str,
 ) -> None:
     """The same Tesla account cannot be added twice."""
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
@@ -267,7 +189,7 @@ async def test_required_scope_missing(
     missing: str,
 ) -> None:
     """A token without data or charging scopes: abort naming them; no entry."""
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "scope_refused"
     assert result["description_placeholders"] == {"scopes": missing}
@@ -325,7 +247,7 @@ async def test_token_exchange_error(
 ) -> None:
     """A failing code exchange aborts with the matching reason, creates nothing."""
     sim.faults.token_endpoint_status = status
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == reason
     assert [(r.grant_type, r.status) for r in sim.token_requests()] == [
@@ -338,7 +260,7 @@ async def test_cancelled_sign_in(
     hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, sim_url: str
 ) -> None:
     """The user cancels at Tesla: the flow aborts with the error."""
-    result = await _start(hass, sim_url)
+    result = await start_flow(hass, sim_url)
     state = URL(result["url"]).query["state"]
     client = await hass_client_no_auth()
     resp = await client.get(
@@ -362,7 +284,7 @@ async def test_token_without_account(
         "custom_components.tesla_scout_worker.config_flow.decode_jwt_claims",
         lambda _token: {},
     )
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_token"
 
@@ -375,7 +297,7 @@ async def test_reauth(
 ) -> None:
     """Reauth with the same account stores the new token and reloads."""
     old_refresh = loaded_entry.data[CONF_TOKEN]["refresh_token"]
-    result = await _reauth(hass, hass_client_no_auth, loaded_entry)
+    result = await reauth(hass, hass_client_no_auth, loaded_entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old_refresh
@@ -394,7 +316,7 @@ async def test_reauth_wrong_account(
     )
     sim.authorize_account = "someone-else"
     old = dict(loaded_entry.data[CONF_TOKEN])
-    result = await _reauth(hass, hass_client_no_auth, loaded_entry)
+    result = await reauth(hass, hass_client_no_auth, loaded_entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert loaded_entry.data[CONF_TOKEN] == old
@@ -465,9 +387,7 @@ async def test_reconfigure_sign_in_again(
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith(loaded_entry.data[CONF_SERVER_URL])
     # require_requested_scopes: the simulator's user cannot untick any scope.
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
+    result = await sign_in_and_continue(hass, hass_client_no_auth, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old
@@ -580,7 +500,7 @@ async def test_unknown_region_uses_north_america(
     sim.config.accounts[0] = replace(account, region="xx")
     domain, pem = "app.example.com", new_key_pair()[1]
     sim.partners.register(CLIENT_ID, "xx", domain, pem, sim.update())
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
-    result = await _through_triggers(hass, result)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].data[CONF_REGION] == "na"

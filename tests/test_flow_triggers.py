@@ -26,7 +26,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 
-from .test_config_flow import _reauth, _sign_in, _sign_in_and_finish
+from .common import (
+    reauth,
+    sign_in_and_continue,
+    sign_in_and_finish,
+    through_triggers,
+)
 
 pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
 
@@ -87,7 +92,7 @@ async def test_setup_offers_the_triggers(
     _plug(hass, "binary_sensor.tablet_plugged_in", platform="fully_kiosk")
     hass.states.async_set("device_tracker.phone", "home", {"source_type": "gps"})
 
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "triggers"
     assert _suggested(result) == {
@@ -98,14 +103,14 @@ async def test_setup_offers_the_triggers(
     assert result["data_schema"]({}) == {}
     assert not hass.config_entries.async_entries(DOMAIN)
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
+    result = await through_triggers(
+        hass,
+        result,
         {
             CONF_ARRIVAL_ENTITIES: ["person.sim", "device_tracker.phone"],
             CONF_PLUGGED_ENTITY: "binary_sensor.wall_connector_vehicle_connected",
         },
     )
-    await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.title == TITLE
@@ -124,9 +129,8 @@ async def test_setup_without_triggers_is_remembered(
     """Cleared at setup: no trigger, and the options do not propose them again."""
     _people(hass, sim="Sim Driver")
     _plug(hass, "binary_sensor.easee_cable", platform="easee")
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    await hass.async_block_till_done()
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert dict(entry.options) == {
@@ -153,7 +157,7 @@ async def test_setup_proposes_nothing_when_ambiguous(
     _people(hass, anna="Anna", ben="Ben")
     _plug(hass, "binary_sensor.garage_charger_plug")
     _plug(hass, "binary_sensor.carport_charger_plug")
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert result["step_id"] == "triggers"
     assert _suggested(result) == {
         CONF_ARRIVAL_ENTITIES: [],
@@ -168,7 +172,7 @@ async def test_setup_proposes_the_only_person(
 ) -> None:
     """No person named like the account, but only one person: that one."""
     _people(hass, anna="Anna")
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert _suggested(result)[CONF_ARRIVAL_ENTITIES] == ["person.anna"]
 
 
@@ -296,7 +300,7 @@ async def test_reauth_does_not_offer_triggers(
 ) -> None:
     """Reauth signs in and finishes: no triggers step, options untouched."""
     _people(hass, sim="Sim Driver")
-    result = await _reauth(hass, hass_client_no_auth, loaded_entry)
+    result = await reauth(hass, hass_client_no_auth, loaded_entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert dict(loaded_entry.options) == {}
@@ -315,9 +319,7 @@ async def test_reconfigure_does_not_offer_triggers(
         result["flow_id"], {CONF_COMMANDS_URL: "", "sign_in_again": True}
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    await _sign_in(hass_client_no_auth, result["url"])
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    await hass.async_block_till_done()
+    result = await sign_in_and_continue(hass, hass_client_no_auth, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert loaded_entry.data[CONF_TOKEN]["refresh_token"] != old

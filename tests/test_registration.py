@@ -35,7 +35,10 @@ from homeassistant.setup import async_setup_component
 from tesla_fleet_sim import ClientConfig, SimConfig, Simulator
 from tesla_fleet_sim.partners import new_key_pair
 
-from .test_config_flow import _sign_in_and_finish, _through_triggers
+from .common import (
+    sign_in_and_finish as _sign_in_and_finish,
+    through_triggers as _through_triggers,
+)
 
 APP_DOMAIN = "my-tesla-app.example.com"
 

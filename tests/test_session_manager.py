@@ -17,7 +17,6 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.tesla_scout_worker import charge_control
 from custom_components.tesla_scout_worker.api import FleetUnavailableError
 from custom_components.tesla_scout_worker.charging_needs import ChargingNeed
 from custom_components.tesla_scout_worker.const import (
@@ -26,25 +25,17 @@ from custom_components.tesla_scout_worker.const import (
     DOMAIN,
 )
 from custom_components.tesla_scout_worker.plan_inputs import SocReading
-from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.sessions import SessionState
 from homeassistant.components.repairs import repairs_flow_manager
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from tesla_fleet_sim import (
-    AccountConfig,
-    SimClock,
-    SimConfig,
-    Simulator,
-    VehicleConfig,
-)
+from tesla_fleet_sim import Simulator
 from tesla_fleet_sim.billing import RequestRecord
-from tesla_fleet_sim.config import DEFAULT_HOME, DEFAULT_VIN
+from tesla_fleet_sim.config import DEFAULT_HOME
 from tesla_fleet_sim.schedules import ChargeSchedule
 
 from .common import (
@@ -52,56 +43,32 @@ from .common import (
     advance_to,
     command_requests,
     device_id,
-    plan_special_charging,
     stored_sessions,
     stored_state,
 )
+from .session_common import (
+    CAPACITY,
+    CHARGE_END,
+    CHARGE_START,
+    CLEANUP_AT,
+    READY_BY,
+    SEND_AT,
+    VIN,
+    local,
+    manager,
+    plan,
+    plan_and_send,
+    session_sim,
+    set_up_entry,
+)
 
-TZ = "Europe/Warsaw"
-WARSAW = dt_util.get_time_zone(TZ)
-assert WARSAW is not None
-VIN = DEFAULT_VIN
-
-
-def local(day: int, hour: int, minute: int = 0) -> datetime:
-    """Return a Warsaw time in January 2027 (day 13 is a Wednesday)."""
-    return datetime(2027, 1, day, hour, minute, tzinfo=WARSAW)
-
-
-START = local(13, 22, 30)
-READY_BY = local(14, 7)
-SEND_AT = local(14, 0, 19)
-CHARGE_START = local(14, 2, 19)
-CHARGE_END = local(14, 6)
-CLEANUP_AT = local(14, 6, 30)
-
-
-@pytest.fixture
-async def warsaw(hass: HomeAssistant) -> None:
-    """Run Home Assistant in the simulated car's time zone."""
-    await hass.config.async_set_time_zone(TZ)
+pytestmark = pytest.mark.usefixtures("fast_wait")
 
 
 @pytest.fixture
 def sim(freezer: FrozenDateTimeFactory, warsaw: None) -> Simulator:
     """A car at 41 % with a 50 % limit; 74.3 kWh, 11 kW (02:19-06:00 for 90 %)."""
-    freezer.move_to(START)
-    car = VehicleConfig(
-        battery_level=41, battery_capacity_kwh=74.3, charge_limit_soc=50
-    )
-    config = SimConfig(accounts=[AccountConfig(vehicles=[car])])
-    return Simulator(config, clock=SimClock.follow(dt_util.utcnow))
-
-
-@pytest.fixture(autouse=True)
-def fast_wait(freezer: FrozenDateTimeFactory) -> Any:
-    """Waits between wake-up checks move the frozen clock instead of sleeping."""
-
-    async def wait(seconds: float) -> None:
-        freezer.tick(timedelta(seconds=seconds))
-
-    with patch.object(charge_control, "async_wait", wait):
-        yield
+    return session_sim(freezer)
 
 
 @pytest.fixture
@@ -111,31 +78,8 @@ async def entry(
     setup_entry: Callable[[], Awaitable[MockConfigEntry]],
 ) -> MockConfigEntry:
     """The entry, set up with the car's capacity in the options."""
-    hass.config_entries.async_update_entry(
-        config_entry, options={CONF_BATTERY_CAPACITY: 74.3}
-    )
-    await setup_entry()
-    assert config_entry.state is ConfigEntryState.LOADED
-    return config_entry
-
-
-def manager(entry: MockConfigEntry) -> SessionManager:
-    sessions = entry.runtime_data.sessions
-    assert sessions is not None
-    return sessions
-
-
-async def plan(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
-    """Plan the car to 90 % by READY_BY off-peak (``data`` overrides; None drops)."""
-    return await plan_special_charging(
-        hass,
-        **{
-            "device_id": device_id(hass, VIN),
-            "target_soc": 90,
-            "ready_by": READY_BY,
-            "mode": "off_peak",
-            **data,
-        },
+    return await set_up_entry(
+        hass, config_entry, setup_entry, options={CONF_BATTERY_CAPACITY: CAPACITY}
     )
 
 
@@ -835,7 +779,10 @@ async def test_calendar_daily_check(
     await hass.data[DATA_COMPONENT].async_add_entities([calendar])
     hass.config_entries.async_update_entry(
         config_entry,
-        options={CONF_BATTERY_CAPACITY: 74.3, "calendar_entity": "calendar.charging"},
+        options={
+            CONF_BATTERY_CAPACITY: CAPACITY,
+            "calendar_entity": "calendar.charging",
+        },
     )
     await setup_entry()
     await advance_to(hass, freezer, local(13, 23))
@@ -1175,9 +1122,7 @@ async def test_drivers_identical_schedule_is_left_alone(
         )
     )
     (drivers,) = [s["id"] for s in car.charge_schedules]
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    (session,) = manager(entry).sessions.values()
+    session = await plan_and_send(hass, freezer, entry)
     assert session.state is SessionState.ACTIVE
     assert session.schedule_id not in (None, drivers)
     assert len(schedule_commands(sim)) == 1

@@ -10,8 +10,8 @@ with the pairing link and its QR code.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from tesla_fleet_api.exceptions import SigningDisabled
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from tesla_protocol.command.universal_message_pb2 import MessageFault_E
 
-from custom_components.tesla_scout_worker import charge_control, config_flow, repairs
+from custom_components.tesla_scout_worker import config_flow, repairs
 from custom_components.tesla_scout_worker.api import (
     FleetUnavailableError,
     KeyNotPairedError,
@@ -62,14 +62,9 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import (
     DEFAULT_CLIENT_ID,
-    AccountConfig,
-    SimClock,
-    SimConfig,
     Simulator,
-    VehicleConfig,
-    commands as sim_commands,
 )
-from tesla_fleet_sim.config import DEFAULT_VIN, DEFAULT_WORK
+from tesla_fleet_sim.config import DEFAULT_WORK
 from tesla_fleet_sim.partners import new_key_pair
 
 from .common import (
@@ -78,38 +73,30 @@ from .common import (
     billed,
     command_requests,
     device_id,
-    plan_special_charging,
     state,
     stored_state,
 )
+from .session_common import (
+    CAPACITY,
+    CAR,
+    CHARGE_START,
+    CLEANUP_AT,
+    COMMANDS_SENSOR,
+    SEND_AT,
+    VIN,
+    local,
+    manager,
+    plan,
+    plan_and_send,
+    session_sim,
+    set_up_entry,
+)
 
-TZ = "Europe/Warsaw"
-WARSAW = dt_util.get_time_zone(TZ)
-assert WARSAW is not None
-VIN = DEFAULT_VIN
-CAR = "sim_model_3"
-COMMANDS_SENSOR = f"sensor.{CAR}_commands"
 HANDSHAKES_SENSOR = "sensor.driver_example_com_signing_handshakes_this_month"
 APP_DOMAIN = "my-tesla-app.example.com"
 REGION = "eu"
 
-
-def local(day: int, hour: int, minute: int = 0) -> datetime:
-    """Return a Warsaw time in January 2027 (day 13 is a Wednesday)."""
-    return datetime(2027, 1, day, hour, minute, tzinfo=WARSAW)
-
-
-START = local(13, 22, 30)
-READY_BY = local(14, 7)
-SEND_AT = local(14, 0, 19)
-CHARGE_START = local(14, 2, 19)
-CLEANUP_AT = local(14, 6, 30)
-
-
-@pytest.fixture
-async def warsaw(hass: HomeAssistant) -> None:
-    """Run Home Assistant in the simulated car's time zone."""
-    await hass.config.async_set_time_zone(TZ)
+pytestmark = pytest.mark.usefixtures("fast_wait")
 
 
 @pytest.fixture
@@ -121,16 +108,7 @@ def car() -> dict[str, Any]:
 @pytest.fixture
 def sim(freezer: FrozenDateTimeFactory, warsaw: None, car: dict[str, Any]) -> Simulator:
     """A car that needs signing, at 41 % with a 50 % limit; 74.3 kWh, 11 kW."""
-    freezer.move_to(START)
-    vehicle = VehicleConfig(
-        battery_level=41,
-        battery_capacity_kwh=74.3,
-        charge_limit_soc=50,
-        command_signing="required",
-        **car,
-    )
-    config = SimConfig(accounts=[AccountConfig(vehicles=[vehicle])])
-    return Simulator(config, clock=SimClock.follow(dt_util.utcnow))
+    return session_sim(freezer, command_signing="required", **car)
 
 
 @pytest.fixture
@@ -151,21 +129,10 @@ async def key(hass: HomeAssistant, sim: Simulator, key_paired: bool) -> SigningK
     return signing_key
 
 
-@pytest.fixture(autouse=True)
-def fast_wait(freezer: FrozenDateTimeFactory) -> Any:
-    """Waits between wake-up checks move the frozen clock instead of sleeping."""
-
-    async def wait(seconds: float) -> None:
-        freezer.tick(timedelta(seconds=seconds))
-
-    with patch.object(charge_control, "async_wait", wait):
-        yield
-
-
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
     """The entry's options (tests override)."""
-    return {CONF_BATTERY_CAPACITY: 74.3}
+    return {CONF_BATTERY_CAPACITY: CAPACITY}
 
 
 @pytest.fixture
@@ -177,24 +144,7 @@ async def entry(
     entry_options: dict[str, Any],
 ) -> MockConfigEntry:
     """The entry, set up after the app registered the installation's key."""
-    hass.config_entries.async_update_entry(config_entry, options=entry_options)
-    await setup_entry()
-    assert config_entry.state is ConfigEntryState.LOADED
-    return config_entry
-
-
-@pytest.fixture
-def carried_out() -> Iterator[list[str]]:
-    """Record the names of the commands the simulated car carries out."""
-    run = sim_commands.run_command
-    names: list[str] = []
-
-    def spy(car: Any, name: str, body: Any) -> Any:
-        names.append(name)
-        return run(car, name, body)
-
-    with patch.object(sim_commands, "run_command", spy):
-        yield names
+    return await set_up_entry(hass, config_entry, setup_entry, options=entry_options)
 
 
 def fleet_status_calls(sim: Simulator) -> int:
@@ -204,17 +154,6 @@ def fleet_status_calls(sim: Simulator) -> int:
 def pairing_issue(hass: HomeAssistant) -> ir.IssueEntry | None:
     issue_id = f"key_not_paired_{device_id(hass, VIN)}"
     return ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
-
-
-async def plan(hass: HomeAssistant) -> dict[str, Any]:
-    """Plan the car to 90 % by READY_BY off-peak."""
-    return await plan_special_charging(
-        hass,
-        device_id=device_id(hass, VIN),
-        target_soc=90,
-        ready_by=READY_BY,
-        mode="off_peak",
-    )
 
 
 async def reload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -287,10 +226,8 @@ async def test_cancel_removes_the_schedule_signed(
     carried_out: list[str],
 ) -> None:
     """Cancelled while active: limit and schedule put back, one session reused."""
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    sessions = entry.runtime_data.sessions
-    (session,) = sessions.sessions.values()
+    session = await plan_and_send(hass, freezer, entry)
+    sessions = manager(entry)
     await sessions.async_cancel(session.id)
     assert session.state is SessionState.CANCELLED
     assert sim.vehicle().charge_schedules == []
@@ -344,9 +281,7 @@ async def test_unpaired_car_gets_the_pairing_repair(
     assert issue.translation_key == "key_not_paired"
     assert VIN not in issue.issue_id
 
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    (session,) = entry.runtime_data.sessions.sessions.values()
+    session = await plan_and_send(hass, freezer, entry)
     assert session.state is SessionState.FAILED
     assert session.reason == REASON_KEY_NOT_PAIRED
     assert sim.api_requests("wake") == []

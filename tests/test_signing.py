@@ -10,17 +10,15 @@ unsigned command (403, or unsigned_cmds_hardlocked) end the same way.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 import json
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker import charge_control
 from custom_components.tesla_scout_worker.api import SigningRequiredError
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
@@ -34,7 +32,6 @@ from custom_components.tesla_scout_worker.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 from custom_components.tesla_scout_worker.roster import VehicleRoster
-from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.sessions import SessionState
 from custom_components.tesla_scout_worker.signing import (
     CommandPath,
@@ -42,50 +39,39 @@ from custom_components.tesla_scout_worker.signing import (
     command_path,
 )
 from homeassistant.components.repairs import repairs_flow_manager
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
-from tesla_fleet_sim import (
-    AccountConfig,
-    SimClock,
-    SimConfig,
-    Simulator,
-    VehicleConfig,
-)
-from tesla_fleet_sim.config import DEFAULT_VIN, DEFAULT_WORK
+from tesla_fleet_sim import Simulator
+from tesla_fleet_sim.config import DEFAULT_WORK
 
 from .common import (
     advance,
     advance_to,
     command_requests,
     device_id,
-    plan_special_charging,
     state,
     stored_sessions,
 )
+from .session_common import (
+    CAPACITY,
+    CAR,
+    CLEANUP_AT,
+    COMMANDS_SENSOR,
+    SEND_AT,
+    VIN,
+    manager,
+    plan,
+    plan_and_send,
+    session_sim,
+    set_up_entry,
+)
 
-TZ = "Europe/Warsaw"
-WARSAW = dt_util.get_time_zone(TZ)
-assert WARSAW is not None
-VIN = DEFAULT_VIN
-CAR = "sim_model_3"
-COMMANDS_SENSOR = f"sensor.{CAR}_commands"
 VEHICLE_NAME = "Sim Model 3"
 PROXY_URL = "https://tesla-http-proxy.local:4443"
 
-
-def local(day: int, hour: int, minute: int = 0) -> datetime:
-    """Return a Warsaw time in January 2027 (day 13 is a Wednesday)."""
-    return datetime(2027, 1, day, hour, minute, tzinfo=WARSAW)
-
-
-START = local(13, 22, 30)
-READY_BY = local(14, 7)
-SEND_AT = local(14, 0, 19)
-CLEANUP_AT = local(14, 6, 30)
+pytestmark = pytest.mark.usefixtures("warsaw", "fast_wait")
 
 
 @pytest.fixture
@@ -99,32 +85,7 @@ def sim(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, car: dict[str, Any]
 ) -> Simulator:
     """A car at 41 % with a 50 % limit; 74.3 kWh, 11 kW (02:19-06:00 for 90 %)."""
-    freezer.move_to(START)
-    vehicle = VehicleConfig(
-        battery_level=41,
-        battery_capacity_kwh=74.3,
-        charge_limit_soc=car.pop("charge_limit_soc", 50),
-        **car,
-    )
-    config = SimConfig(accounts=[AccountConfig(vehicles=[vehicle])])
-    return Simulator(config, clock=SimClock.follow(dt_util.utcnow))
-
-
-@pytest.fixture(autouse=True)
-async def warsaw(hass: HomeAssistant) -> None:
-    """Run Home Assistant in the simulated car's time zone."""
-    await hass.config.async_set_time_zone(TZ)
-
-
-@pytest.fixture(autouse=True)
-def fast_wait(freezer: FrozenDateTimeFactory) -> Any:
-    """Waits between wake-up checks move the frozen clock instead of sleeping."""
-
-    async def wait(seconds: float) -> None:
-        freezer.tick(timedelta(seconds=seconds))
-
-    with patch.object(charge_control, "async_wait", wait):
-        yield
+    return session_sim(freezer, **car)
 
 
 @pytest.fixture
@@ -151,19 +112,13 @@ async def entry(
     entry_data: dict[str, Any],
 ) -> MockConfigEntry:
     """The entry, set up with the car's capacity in the options."""
-    hass.config_entries.async_update_entry(
+    return await set_up_entry(
+        hass,
         config_entry,
+        setup_entry,
         data={**config_entry.data, **entry_data},
-        options={CONF_BATTERY_CAPACITY: 74.3},
+        options={CONF_BATTERY_CAPACITY: CAPACITY},
     )
-    await setup_entry()
-    assert config_entry.state is ConfigEntryState.LOADED
-    return config_entry
-
-
-def manager(entry: MockConfigEntry) -> SessionManager:
-    sessions: SessionManager = entry.runtime_data.sessions
-    return sessions
 
 
 def signing(entry: MockConfigEntry) -> SigningPolicy:
@@ -190,16 +145,6 @@ def assert_signing_issue(hass: HomeAssistant) -> None:
     assert issue.severity is ir.IssueSeverity.ERROR
     assert VIN not in issue.issue_id
     assert VIN not in json.dumps(issue.to_json(), default=str)
-
-
-async def plan(hass: HomeAssistant) -> dict[str, Any]:
-    return await plan_special_charging(
-        hass,
-        device_id=device_id(hass, VIN),
-        target_soc=90,
-        ready_by=READY_BY,
-        mode="off_peak",
-    )
 
 
 def test_command_path() -> None:
@@ -363,9 +308,7 @@ async def test_cancel_when_the_car_cannot_be_put_back(
     """
     sim.vehicle().config.command_signing = "allowed"
     signing(entry).vehicles[VIN].command_signing = "allowed"
-    await plan(hass)
-    await advance_to(hass, freezer, SEND_AT)
-    (session,) = manager(entry).sessions.values()
+    session = await plan_and_send(hass, freezer, entry)
     assert session.state is SessionState.ACTIVE
     assert sim.vehicle().charge_limit_soc == 90
     sent = len(command_requests(sim))
