@@ -56,8 +56,6 @@ from .common import (
 from .conftest import ACCOUNT, CLIENT_ID
 
 # test_registration.py still imports these from here, by their old names.
-_sign_in_and_finish = sign_in_and_finish
-_through_triggers = through_triggers
 
 pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
 

@@ -36,8 +36,8 @@ from tesla_fleet_sim import ClientConfig, SimConfig, Simulator
 from tesla_fleet_sim.partners import new_key_pair
 
 from .common import (
-    sign_in_and_finish as _sign_in_and_finish,
-    through_triggers as _through_triggers,
+    sign_in_and_finish,
+    through_triggers,
 )
 
 APP_DOMAIN = "my-tesla-app.example.com"
@@ -96,7 +96,7 @@ async def test_flow_registers_the_app(
     sim_url: str,
 ) -> None:
     """412 after sign-in: the flow asks for the domain and registers the app."""
-    flow = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    flow = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
     assert flow["type"] is FlowResultType.FORM
     assert flow["step_id"] == "register"
     assert flow["description_placeholders"]["server"] == sim_url
@@ -118,7 +118,7 @@ async def test_flow_registers_the_app(
     _host_key(sim)
     result = await _register(hass, flow, f"https://{APP_DOMAIN}/")
     # Registered: the triggers are offered before the entry is created.
-    result = await _through_triggers(hass, result)
+    result = await through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.data[CONF_DOMAIN] == APP_DOMAIN
@@ -141,7 +141,7 @@ async def test_flow_registration_refusals(
     sim_url: str,
 ) -> None:
     """Each refusal is a form error that says what to fix; nothing is stored."""
-    flow = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    flow = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
 
     # A key on the wrong curve.
     wrong_curve = (
@@ -175,7 +175,7 @@ async def test_flow_registration_refusals(
     # Fixed: the same flow finishes.
     sim.config.clients[0] = client
     result = await _register(hass, flow, APP_DOMAIN)
-    result = await _through_triggers(hass, result)
+    result = await through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -194,8 +194,8 @@ async def test_flow_registered_already(
         sim.partners.hosted_keys[APP_DOMAIN],
         sim.update(),
     )
-    result = await _sign_in_and_finish(hass, hass_client_no_auth, sim_url)
-    result = await _through_triggers(hass, result)
+    result = await sign_in_and_finish(hass, hass_client_no_auth, sim_url)
+    result = await through_triggers(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_DOMAIN not in result["result"].data
     assert sim.token_requests("client_credentials") == []
