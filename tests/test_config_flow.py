@@ -55,8 +55,6 @@ from .common import (
 )
 from .conftest import ACCOUNT, CLIENT_ID
 
-# test_registration.py still imports these from here, by their old names.
-
 pytestmark = pytest.mark.usefixtures("current_request_with_host", "credentials")
 
 
