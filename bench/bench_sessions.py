@@ -32,7 +32,9 @@ from unittest.mock import patch
 from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker.api import FleetClient
+from custom_components.tesla_scout_worker.api import (
+    FleetClient,
+)
 from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from homeassistant.core import Event, HomeAssistant, callback

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker import api
-from custom_components.tesla_scout_worker.api import (
+from custom_components.tesla_scout_worker import api, errors
+from custom_components.tesla_scout_worker.errors import (
     CommandFailedError,
     FleetError,
     FleetUnavailableError,
@@ -152,7 +152,7 @@ def test_retry_after_parsing() -> None:
     """Retry-After falls back to the reset header, then to a minute."""
     from tesla_fleet_api.exceptions import RateLimited
 
-    assert api._retry_after(RateLimited({"after": "12", "reset": None})) == 12
-    assert api._retry_after(RateLimited({"after": None, "reset": "30"})) == 30
-    assert api._retry_after(RateLimited({"after": "x", "reset": None})) == 60
-    assert api._retry_after(RateLimited(None)) == 60
+    assert errors._retry_after(RateLimited({"after": "12", "reset": None})) == 12
+    assert errors._retry_after(RateLimited({"after": None, "reset": "30"})) == 30
+    assert errors._retry_after(RateLimited({"after": "x", "reset": None})) == 60
+    assert errors._retry_after(RateLimited(None)) == 60

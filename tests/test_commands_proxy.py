@@ -17,19 +17,19 @@ from tesla_fleet_api.exceptions import (
     TeslaFleetError,
 )
 
-from custom_components.tesla_scout_worker.api import (
-    FleetError,
-    FleetUnavailableError,
-    KeyNotPairedError,
-    TransientFleetError,
-    VehicleAsleepError,
-    _translate,
-)
 from custom_components.tesla_scout_worker.const import (
     CONF_COMMANDS_CA_FILE,
     CONF_COMMANDS_URL,
     CONF_COMMANDS_VERIFY_SSL,
     DOMAIN,
+)
+from custom_components.tesla_scout_worker.errors import (
+    FleetError,
+    FleetUnavailableError,
+    KeyNotPairedError,
+    TransientFleetError,
+    VehicleAsleepError,
+    translate_error,
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_CLOSE
@@ -376,7 +376,7 @@ def test_proxy_error_mapping(
     err: TeslaFleetError, commands: bool, expected: type[FleetError]
 ) -> None:
     """Only the commands server's 500/503 are read for the car's faults."""
-    assert type(_translate(err, commands=commands)) is expected
+    assert type(translate_error(err, commands=commands)) is expected
 
 
 def test_key_not_paired_is_not_transient() -> None:

@@ -16,13 +16,6 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 from yarl import URL
 
 from custom_components.tesla_scout_worker import account_region, fleet_server
-from custom_components.tesla_scout_worker.api import (
-    FleetError,
-    MissingScopesError,
-    WrongRegionError,
-    is_tesla_url,
-    regional_server,
-)
 from custom_components.tesla_scout_worker.charge_control import SEND_ENDPOINTS
 from custom_components.tesla_scout_worker.const import (
     CONF_FLEET_API_URL,
@@ -34,10 +27,19 @@ from custom_components.tesla_scout_worker.const import (
     TOKEN_URL,
     TOKEN_URL_CN,
 )
+from custom_components.tesla_scout_worker.errors import (
+    FleetError,
+    MissingScopesError,
+    WrongRegionError,
+)
 from custom_components.tesla_scout_worker.oauth import (
     TeslaOAuth2Implementation,
     granted_scopes,
     token_region,
+)
+from custom_components.tesla_scout_worker.servers import (
+    is_tesla_url,
+    regional_server,
 )
 from homeassistant.components.application_credentials import ClientCredential
 from homeassistant.config_entries import ConfigEntryState

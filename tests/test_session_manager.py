@@ -17,12 +17,14 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.tesla_scout_worker.api import FleetUnavailableError
 from custom_components.tesla_scout_worker.charging_needs import ChargingNeed
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
     CONF_PRICE_ENTITY,
     DOMAIN,
+)
+from custom_components.tesla_scout_worker.errors import (
+    FleetUnavailableError,
 )
 from custom_components.tesla_scout_worker.plan_inputs import SocReading
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION

@@ -8,11 +8,6 @@ from typing import Any
 
 import pytest
 
-from custom_components.tesla_scout_worker.api import (
-    CommandFailedError,
-    FleetError,
-    FleetUnavailableError,
-)
 from custom_components.tesla_scout_worker.charge_control import _is_unsupported
 from custom_components.tesla_scout_worker.charging_needs import (
     ChargingNeed,
@@ -26,6 +21,11 @@ from custom_components.tesla_scout_worker.charging_plan import (
     PlanRequest,
 )
 from custom_components.tesla_scout_worker.const import DOMAIN
+from custom_components.tesla_scout_worker.errors import (
+    CommandFailedError,
+    FleetError,
+    FleetUnavailableError,
+)
 from custom_components.tesla_scout_worker.plan_inputs import battery_level_of
 from custom_components.tesla_scout_worker.planner import plan_charging
 from custom_components.tesla_scout_worker.repairs import RestoreCarFlow

@@ -27,13 +27,6 @@ from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from tesla_protocol.command.universal_message_pb2 import MessageFault_E
 
 from custom_components.tesla_scout_worker import config_flow, repairs
-from custom_components.tesla_scout_worker.api import (
-    FleetUnavailableError,
-    KeyNotPairedError,
-    RemoteAccessDisabledError,
-    SigningFaultError,
-    VehicleBusyError,
-)
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
     CONF_DOMAIN,
@@ -41,6 +34,13 @@ from custom_components.tesla_scout_worker.const import (
     CONF_OFF_PEAK_ACTION,
     CONF_OFF_PEAK_LIMIT,
     DOMAIN,
+)
+from custom_components.tesla_scout_worker.errors import (
+    FleetUnavailableError,
+    KeyNotPairedError,
+    RemoteAccessDisabledError,
+    SigningFaultError,
+    VehicleBusyError,
 )
 from custom_components.tesla_scout_worker.keys import (
     KeyCheck,

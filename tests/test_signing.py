@@ -19,7 +19,6 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker.api import SigningRequiredError
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
     CONF_COMMANDS_URL,
@@ -30,6 +29,9 @@ from custom_components.tesla_scout_worker.const import (
 )
 from custom_components.tesla_scout_worker.diagnostics import (
     async_get_config_entry_diagnostics,
+)
+from custom_components.tesla_scout_worker.errors import (
+    SigningRequiredError,
 )
 from custom_components.tesla_scout_worker.roster import VehicleRoster
 from custom_components.tesla_scout_worker.sessions import SessionState

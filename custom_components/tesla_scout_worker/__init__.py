@@ -23,10 +23,6 @@ from homeassistant.helpers.typing import ConfigType
 
 from .api import (
     FleetClient,
-    FleetError,
-    NotRegisteredFleetError,
-    WrongRegionError,
-    server_for,
 )
 from .charge_control import ChargeControl
 from .commands_tls import CaFileError, async_commands_session, close_with_hass
@@ -44,12 +40,20 @@ from .const import (
     SCOPE_VEHICLE_LOCATION,
 )
 from .entity import account_device_info
+from .errors import (
+    FleetError,
+    NotRegisteredFleetError,
+    WrongRegionError,
+)
 from .keys import PublicKeyView
 from .models import TeslaConfigEntry, TeslaRuntimeData
 from .oauth import TeslaOAuth2Implementation, granted_scopes, token_region
 from .redact import install_log_redaction
 from .roster import async_setup_scout, vehicle_gone
 from .scout_memory import ScoutMemory, storage_key as scout_storage_key
+from .servers import (
+    server_for,
+)
 from .services import async_setup_services
 from .session_manager import SessionManager
 from .signing import SigningPolicy, async_delete_entry_issues
@@ -79,7 +83,7 @@ ISSUE_NOT_REGISTERED = "app_not_registered"
 
 
 def fleet_server(entry: TeslaConfigEntry) -> str:
-    """Return the Fleet API base URL for the entry (see api.server_for)."""
+    """Return the Fleet API base URL for the entry (see servers.server_for)."""
     return server_for(entry.data)
 
 

@@ -1,35 +1,20 @@
 """Fleet API client: tokens from the worker, every billed call counted.
 
-Library errors (which derive from BaseException) never leave this module: they
-become the HomeAssistantError subclasses below. A 401 makes the token manager
-refresh and the call is retried once.
-
-This module decides what is transient: every error a later retry may fix (the
-car asleep, rate limits, Tesla's outages, no usable access token right now)
-derives from :class:`TransientFleetError`, so callers catch that one class and
-never look into the token manager.
+Library errors never leave this module: they become the errors of errors.py.
+A 401 makes the token manager refresh and the call is retried once; a 421
+switches to the account's region; a 412 reports the app as unregistered.
 
 Commands may go to a tesla-http-proxy (the commands URL), through a session of
-their own when its certificate needs its own trust (see commands_tls.py). The
-proxy reports the car's faults as HTTP 500/503: "vehicle unavailable: vehicle
-is offline or asleep" is a sleeping car (VehicleAsleepError, transient, so
-the wake/retry logic applies); "your public key has not been paired with the
-vehicle" is :class:`KeyNotPairedError`, which no retry fixes: the owner must
-add the key to the car. Any other 5xx stays FleetUnavailableError.
-
+their own when its certificate needs its own trust (see commands_tls.py).
 Without a proxy, cars that need signing get their commands signed here, with
-the installation's key (signed_commands.py keeps each car's session). The
-car's message faults are mapped below: a key the car does not know is
-:class:`KeyNotPairedError`; turned-off mobile access is
-:class:`RemoteAccessDisabledError`; a busy car or a session the car no longer
-accepts is transient.
+the installation's key (signed_commands.py keeps each car's session).
 """
 
 from __future__ import annotations
 
 import asyncio
 import binascii
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -37,40 +22,35 @@ from aiohttp import ClientError, ClientSession
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.message import DecodeError
 from tesla_fleet_api.exceptions import (
-    Forbidden,
     InvalidRegion,
-    InvalidScope,
     InvalidToken,
     LibraryError,
     LoginRequired,
     OAuthExpired,
     PreconditionFailed,
-    RateLimited,
     TeslaFleetError,
-    VehicleOffline,
 )
 from tesla_fleet_api.tesla.fleet import TeslaFleetApi
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
-from yarl import URL
 
-from homeassistant.exceptions import HomeAssistantError
-
-from .const import (
-    CONF_FLEET_API_URL,
-    CONF_REGION,
-    CONF_SERVER_URL,
-    DOMAIN,
-    FLEET_API_SERVERS,
-    LOGGER,
-    TESLA_API_HOST_SUFFIXES,
+from .const import LOGGER
+from .errors import (
+    SERVER_ERROR,
+    UNSIGNED_HARDLOCKED,
+    CommandFailedError,
+    FleetError,
+    FleetUnavailableError,
+    MissingScopesError,
+    NotRegisteredFleetError,
+    SigningFaultError,
+    SigningRequiredError,
+    TokenNotReadyError,
+    UnauthorizedError,
+    WrongRegionError,
+    translate_error,
 )
-from .signed_commands import (
-    ACCESS_FAULTS,
-    KEY_FAULTS,
-    SIGNING_FAULTS,
-    TRANSIENT_FAULTS,
-    SignedVehicles,
-)
+from .servers import regional_server
+from .signed_commands import SignedVehicles
 from .token_manager import TeslaTokenManager, TokenUnavailableError
 from .usage import ApiCategory, ApiUsage
 
@@ -83,221 +63,12 @@ VEHICLE_DATA_ENDPOINTS = (
     "charge_schedule_data",
 )
 LOCATION_DATA = "location_data"
-SERVER_ERROR = 500
-PROXY_FAULT_STATUSES = (500, 503)
-PROXY_ASLEEP_HINTS = ("asleep", "offline", "vehicle unavailable")
-PROXY_NOT_PAIRED_HINTS = ("not been paired", "not paired")
-FORBIDDEN = 403
-VCP_REQUIRED = "vehicle command protocol required"
-"""In the error of Tesla's 403 to an unsigned command for a car that needs signing."""
-UNSIGNED_HARDLOCKED = "unsigned_cmds_hardlocked"
-"""The reason some cars give (result false) for an unsigned command."""
 UNAUTHORIZED_ERRORS = (OAuthExpired, InvalidToken, LoginRequired)
 SIGNED_REPLY_ERRORS = (DecodeError, binascii.Error, KeyError, TypeError)
 """A signed_command reply that cannot be read (not the car's message)."""
 
 _TOKENS_USED: ContextVar[list[str]] = ContextVar("tesla_scout_worker_tokens_used")
 """The access tokens handed to the library during the current request."""
-
-
-class FleetError(HomeAssistantError):
-    """A Fleet API request failed."""
-
-    def __init__(self, key: str = "api_error", **placeholders: str) -> None:
-        """Initialize with a translation key."""
-        super().__init__(
-            translation_domain=DOMAIN,
-            translation_key=key,
-            translation_placeholders=placeholders or None,
-        )
-
-
-class TransientFleetError(FleetError):
-    """A request failed in a way a later retry may fix."""
-
-
-class VehicleAsleepError(TransientFleetError):
-    """The car is asleep or offline (HTTP 408); not a failure of ours."""
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("vehicle_asleep")
-
-
-class RateLimitedError(TransientFleetError):
-    """Tesla asked us to slow down (HTTP 429)."""
-
-    def __init__(self, retry_after: float) -> None:
-        """Initialize with the seconds to wait."""
-        super().__init__("rate_limited", seconds=str(int(retry_after)))
-        self.retry_after = retry_after
-
-
-class FleetUnavailableError(TransientFleetError):
-    """Tesla's servers did not answer usefully (5xx, timeout, network)."""
-
-    def __init__(self, what: str) -> None:
-        """Initialize with what went wrong."""
-        super().__init__("api_unavailable", error=what)
-
-
-class TokenNotReadyError(TransientFleetError):
-    """No usable access token right now; the token manager retries on its own."""
-
-    def __init__(self, reason: str) -> None:
-        """Initialize with the token manager's reason."""
-        super().__init__("token_unavailable", reason=reason)
-
-
-class UnauthorizedError(FleetError):
-    """A fresh access token was still refused."""
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("unauthorized")
-
-
-class WrongRegionError(FleetError):
-    """The account lives in another region (HTTP 421)."""
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("wrong_region")
-
-
-class NotRegisteredFleetError(FleetError):
-    """The app is not registered in the account's region (HTTP 412)."""
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("app_not_registered")
-
-
-class MissingScopesError(FleetError):
-    """Tesla refused a request for a scope the user did not grant (HTTP 403)."""
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("missing_scopes")
-
-
-class KeyNotPairedError(FleetError):
-    """The car does not know the key that signs its commands.
-
-    A proxy says so with an HTTP 500; the car itself with a message fault
-    (unknown key, key not on its whitelist). Not transient: the owner must
-    add the key to the car first.
-    """
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("key_not_paired")
-
-
-class RemoteAccessDisabledError(FleetError):
-    """The car refuses signed commands: mobile access is turned off in it."""
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("remote_access_disabled")
-
-
-class SigningFaultError(FleetError):
-    """The car refused a signed message for a reason no retry fixes."""
-
-    def __init__(self, fault: str) -> None:
-        """Initialize with the fault's name."""
-        super().__init__("signing_fault", fault=fault)
-
-
-class VehicleBusyError(TransientFleetError):
-    """The car could not take a signed message now (busy, session lost)."""
-
-    def __init__(self, fault: str) -> None:
-        """Initialize with the fault's name."""
-        super().__init__("vehicle_busy", fault=fault)
-
-
-class CommandFailedError(FleetError):
-    """The car refused a command (result false)."""
-
-    def __init__(self, command: str, reason: str) -> None:
-        """Initialize with the command and the car's reason."""
-        super().__init__("command_failed", command=command, reason=reason or "-")
-        self.command = command
-        self.reason = reason
-
-
-class SigningRequiredError(FleetError):
-    """The car accepts only signed commands and none can be signed here.
-
-    Raised before a command is sent to a car that Tesla lists as requiring
-    signed commands while no Commands URL (a signing proxy) is set, and when
-    the car refuses an unsigned command (HTTP 403 "Tesla Vehicle Command
-    Protocol required", or ``unsigned_cmds_hardlocked``). A retry cannot fix it.
-    """
-
-    def __init__(self) -> None:
-        """Initialize."""
-        super().__init__("signing_required")
-
-
-def _retry_after(err: RateLimited) -> float:
-    data = err.data if isinstance(err.data, dict) else {}
-    for key in ("after", "reset"):
-        try:
-            return max(1.0, float(data.get(key) or ""))
-        except ValueError:
-            continue
-    return 60.0
-
-
-def is_tesla_url(url: str) -> bool:
-    """Return True for an https URL on one of Tesla's API hosts."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return False
-    host = parsed.host or ""
-    return parsed.scheme == "https" and host.endswith(TESLA_API_HOST_SUFFIXES)
-
-
-def regional_server(named: str, override: str | None) -> str | None:
-    """Return the base URL to use for the base URL Tesla named (users/region).
-
-    Without a server override only Tesla's own https hosts are followed. With
-    one (e.g. the simulator) its origin is kept and the path Tesla named is
-    followed, so requests never leave the server the user chose. None when
-    ``named`` cannot be used.
-    """
-    try:
-        url = URL(named)
-    except ValueError:
-        return None
-    if override is None:
-        return str(url).rstrip("/") if is_tesla_url(named) else None
-    if not url.is_absolute():
-        return None
-    origin = URL(override).origin()
-    return str(origin.with_path(url.path)).rstrip("/")
-
-
-def server_for(data: Mapping[str, Any]) -> str:
-    """Return the Fleet API base URL for a config entry's data.
-
-    The base URL Tesla named after a 421 (users/region) wins; with a server
-    override only its path is followed. Otherwise the override, or Tesla's
-    server of the entry's region.
-    """
-    override = data.get(CONF_SERVER_URL)
-    override = str(override).rstrip("/") if override else None
-    if (named := data.get(CONF_FLEET_API_URL)) and (
-        server := regional_server(str(named), override)
-    ):
-        return server
-    if override:
-        return override
-    return FLEET_API_SERVERS.get(data.get(CONF_REGION, "na"), FLEET_API_SERVERS["na"])
 
 
 class FleetClient:
@@ -466,7 +237,7 @@ class FleetClient:
                 raise NotRegisteredFleetError from None
             except TeslaFleetError as err:
                 self._record_error(category, err)
-                raise _translate(err, commands=commands) from None
+                raise translate_error(err, commands=commands) from None
             except (TimeoutError, ClientError) as err:
                 raise FleetUnavailableError(type(err).__name__) from err
             except LibraryError as err:
@@ -653,47 +424,5 @@ COMMANDS = frozenset(
 )
 
 
-def _translate(err: TeslaFleetError, *, commands: bool = False) -> FleetError:
-    """Map a library error to ours (a 421 is handled where it is caught).
-
-    ``commands``: the request went to the commands server, whose 500/503 may
-    be a signing proxy's report of the car (asleep, key not paired).
-    """
-    if isinstance(err, VehicleOffline):
-        return VehicleAsleepError()
-    if isinstance(err, KEY_FAULTS):
-        return KeyNotPairedError()
-    if isinstance(err, ACCESS_FAULTS):
-        return RemoteAccessDisabledError()
-    if isinstance(err, TRANSIENT_FAULTS):
-        return VehicleBusyError(type(err).__name__)
-    if isinstance(err, SIGNING_FAULTS):
-        return SigningFaultError(type(err).__name__)
-    if isinstance(err, RateLimited):
-        return RateLimitedError(_retry_after(err))
-    if err.status == FORBIDDEN and VCP_REQUIRED in _error_text(err).lower():
-        return SigningRequiredError()
-    if isinstance(err, InvalidScope) or (
-        isinstance(err, Forbidden) and "missing scope" in _error_text(err).lower()
-    ):
-        return MissingScopesError()
-    if commands and err.status in PROXY_FAULT_STATUSES:
-        text = _error_text(err).lower()
-        if any(hint in text for hint in PROXY_NOT_PAIRED_HINTS):
-            return KeyNotPairedError()
-        if any(hint in text for hint in PROXY_ASLEEP_HINTS):
-            return VehicleAsleepError()
-    if err.status is not None and err.status >= SERVER_ERROR:
-        return FleetUnavailableError(f"HTTP {err.status}")
-    return FleetError("api_error", error=type(err).__name__)
-
-
 def _without_location(endpoints: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(e for e in endpoints if e != LOCATION_DATA)
-
-
-def _error_text(err: TeslaFleetError) -> str:
-    """Return the error field of the body Tesla sent (empty when none)."""
-    if isinstance(err.data, dict):
-        return str(err.data.get("error") or "")
-    return str(err.data or "")

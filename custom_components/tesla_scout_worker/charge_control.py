@@ -21,8 +21,10 @@ from typing import Any, Final
 from homeassistant.core import HomeAssistant
 
 from .api import (
-    CommandFailedError,
     FleetClient,
+)
+from .errors import (
+    CommandFailedError,
     FleetError,
     KeyNotPairedError,
     SigningRequiredError,

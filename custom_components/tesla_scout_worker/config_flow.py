@@ -27,7 +27,6 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .api import server_for
 from .commands_tls import ERROR_CA_FILE, async_probe, tls_options
 from .const import (
     AUTH_REGION_CHINA,
@@ -91,6 +90,9 @@ from .registration import (
     RegistrationError,
     async_account_region,
     async_register_typed_domain,
+)
+from .servers import (
+    server_for,
 )
 from .usage import ApiCategory
 

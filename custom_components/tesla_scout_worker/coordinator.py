@@ -24,11 +24,6 @@ from homeassistant.util import dt as dt_util
 
 from .api import (
     FleetClient,
-    FleetError,
-    KeyNotPairedError,
-    RateLimitedError,
-    SigningRequiredError,
-    VehicleAsleepError,
 )
 from .charge_control import ChargeControl
 from .const import (
@@ -50,6 +45,13 @@ from .const import (
     DEFAULT_OFF_PEAK_START,
     DOMAIN,
     LOGGER,
+)
+from .errors import (
+    FleetError,
+    KeyNotPairedError,
+    RateLimitedError,
+    SigningRequiredError,
+    VehicleAsleepError,
 )
 from .scout_habits import Place, Seen
 from .scout_memory import ScoutMemory

@@ -17,7 +17,6 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 )
 
 from . import account_region
-from .api import server_for
 from .const import CONF_DOMAIN, CONF_SERVER_URL, DOMAIN
 from .keys import KeyCheck, async_check_hosted_key
 from .models import TeslaConfigEntry
@@ -29,6 +28,9 @@ from .registration import (
     async_register_typed_domain,
     normalize_domain,
     public_key_url,
+)
+from .servers import (
+    server_for,
 )
 from .signing import ISSUE_KEY_NOT_PAIRED, CommandPath, pairing_link
 

@@ -20,7 +20,6 @@ from homeassistant.helpers.event import (
 from homeassistant.util import dt as dt_util
 from homeassistant.util.ulid import ulid_now
 
-from .api import SigningRequiredError
 from .charge_control import (
     ONLINE,
 )
@@ -35,6 +34,9 @@ from .const import (
     CONF_DAILY_CHECK_TIME,
     DEFAULT_DAILY_CHECK_TIME,
     LOGGER,
+)
+from .errors import (
+    SigningRequiredError,
 )
 from .plan_inputs import (
     SocReading,

@@ -28,12 +28,6 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util import dt as dt_util
 
-from .api import (
-    CommandFailedError,
-    KeyNotPairedError,
-    SigningRequiredError,
-    TransientFleetError,
-)
 from .charge_control import (
     CLEANUP_ENDPOINTS,
     SEND_ENDPOINTS,
@@ -48,6 +42,12 @@ from .charge_control import (
 from .const import (
     DOMAIN,
     LOGGER,
+)
+from .errors import (
+    CommandFailedError,
+    KeyNotPairedError,
+    SigningRequiredError,
+    TransientFleetError,
 )
 from .listeners import Listeners
 from .session_restore import async_raise_failed_issue, cleanup_retry_at

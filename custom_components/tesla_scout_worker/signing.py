@@ -30,8 +30,15 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .api import FleetClient, FleetError, KeyNotPairedError, SigningRequiredError
+from .api import (
+    FleetClient,
+)
 from .const import CONF_DOMAIN, CONF_KEY_FILE, DOMAIN, LOGGER
+from .errors import (
+    FleetError,
+    KeyNotPairedError,
+    SigningRequiredError,
+)
 from .keys import SigningKey, SigningKeyError, async_get_signing_key
 from .listeners import Listeners
 from .pairing import PairingRecord
