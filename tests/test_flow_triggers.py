@@ -10,16 +10,16 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.tesla_scout_worker.config_flow import (
-    charger_plug,
-    proposed_people,
-)
 from custom_components.tesla_scout_worker.const import (
     CONF_ARRIVAL_ENTITIES,
     CONF_COMMANDS_URL,
     CONF_PLUGGED_ENTITY,
     CONF_TOKEN,
     DOMAIN,
+)
+from custom_components.tesla_scout_worker.suggestions import (
+    charger_plug,
+    proposed_people,
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant

@@ -9,7 +9,6 @@ from typing import Any, cast
 import probatio
 from yarl import URL
 
-from homeassistant.components.binary_sensor import BinarySensorDeviceClass
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
@@ -17,12 +16,10 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import (
     config_entry_oauth2_flow,
-    entity_registry as er,
     selector,
 )
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -32,46 +29,18 @@ from .const import (
     AUTH_REGION_CHINA,
     AUTH_REGION_GLOBAL,
     CONF_ARRIVAL_ENTITIES,
-    CONF_ASLEEP_INTERVAL,
     CONF_AUTH_REGION,
-    CONF_BATTERY_CAPACITY,
-    CONF_BILL_STATE_CHECKS,
-    CONF_CALENDAR_ENTITY,
-    CONF_CHARGING_POWER,
     CONF_COMMANDS_CA_FILE,
     CONF_COMMANDS_URL,
     CONF_COMMANDS_VERIFY_SSL,
-    CONF_DAILY_CHECK_TIME,
     CONF_DOMAIN,
     CONF_FLEET_API_URL,
     CONF_FLOW_REQUESTS,
-    CONF_HABIT_INTERVAL,
-    CONF_HOME_ZONE,
-    CONF_IDLE_INTERVAL,
     CONF_KEY_FILE,
-    CONF_LEAD_TIME,
-    CONF_OFF_PEAK_ACTION,
-    CONF_OFF_PEAK_END,
-    CONF_OFF_PEAK_LIMIT,
-    CONF_OFF_PEAK_START,
     CONF_PLUGGED_ENTITY,
-    CONF_PRICE_ENTITY,
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_TOKEN,
-    DEFAULT_ASLEEP_INTERVAL,
-    DEFAULT_BATTERY_CAPACITY,
-    DEFAULT_BILL_STATE_CHECKS,
-    DEFAULT_CHARGING_POWER,
-    DEFAULT_DAILY_CHECK_TIME,
-    DEFAULT_HABIT_INTERVAL,
-    DEFAULT_HOME_ZONE,
-    DEFAULT_IDLE_INTERVAL,
-    DEFAULT_LEAD_TIME,
-    DEFAULT_OFF_PEAK_ACTION,
-    DEFAULT_OFF_PEAK_END,
-    DEFAULT_OFF_PEAK_LIMIT,
-    DEFAULT_OFF_PEAK_START,
     DOMAIN,
     FLEET_API_SERVERS,
     LOGGER,
@@ -83,6 +52,12 @@ from .keys import (
     async_get_signing_key,
 )
 from .oauth import TeslaOAuth2Implementation, decode_jwt_claims, granted_scopes
+from .options_flow import (
+    SCOUT_FIELDS,
+    TRIGGER_FIELDS,
+    TeslaScoutWorkerOptionsFlow,
+    section_schema,
+)
 from .registration import (
     PUBLIC_KEY_PATH,
     AppCredentials,
@@ -94,11 +69,10 @@ from .registration import (
 from .servers import (
     server_for,
 )
+from .suggestions import charger_plug, proposed_people
 from .usage import ApiCategory
 
 DEFAULT_TITLE = "Tesla account"
-SECTION_SCOUT = "scout"
-SECTION_CHARGING = "charging"
 SECTION_ADVANCED = "advanced"
 CONF_SIGN_IN_AGAIN = "sign_in_again"
 
@@ -372,7 +346,7 @@ class TeslaScoutWorkerFlowHandler(
             CONF_ARRIVAL_ENTITIES: proposed_people(self.hass, token, self._title),
             CONF_PLUGGED_ENTITY: charger_plug(self.hass),
         }
-        schema = _section_schema(
+        schema = section_schema(
             {key: SCOUT_FIELDS[key] for key in TRIGGER_FIELDS}, suggested
         )
         return self.async_show_form(step_id="triggers", data_schema=schema)
@@ -519,228 +493,3 @@ async def _key_file_error(hass: HomeAssistant, path: str) -> str | None:
     except SigningKeyError as err:
         return err.reason
     return None
-
-
-def _minutes(minimum: int, maximum: int) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=minimum,
-            max=maximum,
-            step=1,
-            unit_of_measurement="min",
-            mode=selector.NumberSelectorMode.BOX,
-        )
-    )
-
-
-def _number(
-    minimum: float, maximum: float, step: float, unit: str
-) -> selector.NumberSelector:
-    return selector.NumberSelector(
-        selector.NumberSelectorConfig(
-            min=minimum,
-            max=maximum,
-            step=step,
-            unit_of_measurement=unit,
-            mode=selector.NumberSelectorMode.BOX,
-        )
-    )
-
-
-def _entity(*domains: str, multiple: bool = False) -> selector.EntitySelector:
-    return selector.EntitySelector(
-        selector.EntitySelectorConfig(domain=list(domains), multiple=multiple)
-    )
-
-
-SCOUT_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
-    CONF_HOME_ZONE: (DEFAULT_HOME_ZONE, _entity("zone")),
-    CONF_ARRIVAL_ENTITIES: (
-        [],
-        _entity("person", "device_tracker", "binary_sensor", multiple=True),
-    ),
-    CONF_PLUGGED_ENTITY: (None, _entity("binary_sensor", "sensor")),
-    CONF_IDLE_INTERVAL: (DEFAULT_IDLE_INTERVAL, _minutes(5, 240)),
-    CONF_ASLEEP_INTERVAL: (DEFAULT_ASLEEP_INTERVAL, _minutes(10, 720)),
-    CONF_HABIT_INTERVAL: (DEFAULT_HABIT_INTERVAL, _minutes(0, 60)),
-    CONF_BILL_STATE_CHECKS: (DEFAULT_BILL_STATE_CHECKS, selector.BooleanSelector()),
-}
-# The scout's fields the config flow offers before creating the entry.
-TRIGGER_FIELDS = (CONF_ARRIVAL_ENTITIES, CONF_PLUGGED_ENTITY)
-CHARGING_FIELDS: dict[str, tuple[Any, selector.Selector[Any]]] = {
-    CONF_OFF_PEAK_ACTION: (DEFAULT_OFF_PEAK_ACTION, selector.BooleanSelector()),
-    CONF_OFF_PEAK_START: (DEFAULT_OFF_PEAK_START, selector.TimeSelector()),
-    CONF_OFF_PEAK_END: (DEFAULT_OFF_PEAK_END, selector.TimeSelector()),
-    CONF_OFF_PEAK_LIMIT: (DEFAULT_OFF_PEAK_LIMIT, _number(50, 100, 1, "%")),
-    CONF_BATTERY_CAPACITY: (DEFAULT_BATTERY_CAPACITY, _number(10, 200, 0.5, "kWh")),
-    CONF_CHARGING_POWER: (DEFAULT_CHARGING_POWER, _number(1, 250, 0.1, "kW")),
-    CONF_LEAD_TIME: (DEFAULT_LEAD_TIME, _minutes(10, 720)),
-    CONF_DAILY_CHECK_TIME: (DEFAULT_DAILY_CHECK_TIME, selector.TimeSelector()),
-    CONF_PRICE_ENTITY: (None, _entity("sensor")),
-    CONF_CALENDAR_ENTITY: (None, _entity("calendar")),
-}
-
-
-def _section_schema(
-    fields: dict[str, tuple[Any, selector.Selector[Any]]], options: Mapping[str, Any]
-) -> probatio.Schema:
-    schema: dict[probatio.Marker, Any] = {}
-    for key, (default, field_selector) in fields.items():
-        current = options.get(key, default)
-        if default is None or default == []:  # may be left empty: optional
-            marker: probatio.Marker = probatio.Optional(
-                key, description={"suggested_value": current}
-            )
-        else:
-            marker = probatio.Required(key, default=current)
-        schema[marker] = field_selector
-    return probatio.Schema(schema)
-
-
-def _account_names(token: Mapping[str, Any], title: str) -> set[str]:
-    """Return the casefolded names the Tesla account goes by.
-
-    The id token's name, and the part of the account's e-mail (or of the
-    entry's title, which is that e-mail) before the @.
-    """
-    claims = decode_jwt_claims(str(token.get("id_token", "")))
-    return {
-        str(value).strip().casefold()
-        for value in (
-            claims.get("name"),
-            str(claims.get("email") or title).partition("@")[0],
-        )
-        if value
-    }
-
-
-def _people_named(hass: HomeAssistant, names: set[str]) -> list[str]:
-    """Return the person entities whose name is one of ``names``."""
-    return [
-        state.entity_id
-        for state in hass.states.async_all("person")
-        if str(state.attributes.get(ATTR_FRIENDLY_NAME, "")).strip().casefold() in names
-    ]
-
-
-def driver_people(hass: HomeAssistant, entry: ConfigEntry[Any]) -> list[str]:
-    """Return the person entities that look like the Tesla account's driver.
-
-    A person whose name is the account's (the id token's name), or whose
-    name is the part of the account's e-mail before the @, is proposed as
-    arrival and departure trigger: a person follows the phone's tracker.
-    """
-    token = entry.data.get(CONF_TOKEN) or {}
-    return _people_named(hass, _account_names(token, entry.title))
-
-
-def proposed_people(
-    hass: HomeAssistant, token: Mapping[str, Any], title: str
-) -> list[str]:
-    """Return the people to pre-select as triggers while setting up.
-
-    The people named like the Tesla account (see driver_people); when none
-    is, the only person of the household, if there is exactly one.
-    """
-    if people := _people_named(hass, _account_names(token, title)):
-        return people
-    everyone = hass.states.async_entity_ids("person")
-    return everyone if len(everyone) == 1 else []
-
-
-# Integrations of wall chargers, and words in the names of their entities.
-CHARGER_PLATFORMS = frozenset(
-    {
-        "blue_current",
-        "easee",
-        "goecharger",
-        "goecharger_api2",
-        "keba",
-        "nrgkick",
-        "ocpp",
-        "ohme",
-        "openevse",
-        "peblar",
-        "tesla_wall_connector",
-        "v2c",
-        "wallbox",
-        "zaptec",
-    }
-)
-CHARGER_HINTS = (
-    "wall_connector",
-    "wall connector",
-    "wallbox",
-    "charger",
-    "evse",
-    "easee",
-    "zaptec",
-    "go-e",
-    "go_e",
-)
-
-
-def charger_plug(hass: HomeAssistant) -> str | None:
-    """Return the plugged-in sensor of the wall charger, when there is one.
-
-    Candidates are the binary sensors with device class plug, except this
-    integration's own (the car's, which a check reads anyway). One of a wall
-    charger (its integration, or a charger word in its entity id or name) is
-    proposed when it is the only such one; without any, the only plug sensor
-    is. Anything else is ambiguous and proposes nothing.
-    """
-    registry = er.async_get(hass)
-    plugs: list[str] = []
-    chargers: list[str] = []
-    for state in hass.states.async_all("binary_sensor"):
-        if state.attributes.get(ATTR_DEVICE_CLASS) != BinarySensorDeviceClass.PLUG:
-            continue
-        entry = registry.async_get(state.entity_id)
-        if entry is not None and entry.platform == DOMAIN:
-            continue
-        plugs.append(state.entity_id)
-        platform, name = "", ""
-        if entry is not None:
-            platform, name = entry.platform, entry.original_name or ""
-        text = f"{state.entity_id} {name}".casefold()
-        if platform in CHARGER_PLATFORMS or any(hint in text for hint in CHARGER_HINTS):
-            chargers.append(state.entity_id)
-    if len(chargers) == 1:
-        return chargers[0]
-    if not chargers and len(plugs) == 1:
-        return plugs[0]
-    return None
-
-
-class TeslaScoutWorkerOptionsFlow(OptionsFlowWithReload):
-    """Tune the scout and the charging defaults; changed options reload the entry."""
-
-    async def async_step_init(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Show both sections; store them flat."""
-        if user_input is not None:
-            options: dict[str, Any] = {}
-            for name in (SECTION_SCOUT, SECTION_CHARGING):
-                options.update(
-                    {k: v for k, v in user_input.get(name, {}).items() if v is not None}
-                )
-            return self.async_create_entry(data=options)
-        current = dict(self.config_entry.options)
-        if CONF_ARRIVAL_ENTITIES not in current:
-            # Never chosen: propose the driver's person (and so their phone).
-            current[CONF_ARRIVAL_ENTITIES] = driver_people(self.hass, self.config_entry)
-        if CONF_PLUGGED_ENTITY not in current:
-            # Never chosen: propose the wall charger's plugged-in sensor.
-            current[CONF_PLUGGED_ENTITY] = charger_plug(self.hass)
-        schema = probatio.Schema(
-            {
-                probatio.Required(SECTION_SCOUT): section(
-                    _section_schema(SCOUT_FIELDS, current), {"collapsed": False}
-                ),
-                probatio.Required(SECTION_CHARGING): section(
-                    _section_schema(CHARGING_FIELDS, current), {"collapsed": True}
-                ),
-            }
-        )
-        return self.async_show_form(step_id="init", data_schema=schema)
