@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -11,11 +13,15 @@ from custom_components.tesla_scout_worker.errors import (
     FleetError,
     FleetUnavailableError,
     RateLimitedError,
+    SigningRequiredError,
+    TokenNotReadyError,
     UnauthorizedError,
     VehicleAsleepError,
     WrongRegionError,
 )
+from custom_components.tesla_scout_worker.token_manager import TokenUnavailableError
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from tesla_fleet_sim import Simulator
 
 from .common import billed
@@ -156,3 +162,28 @@ def test_retry_after_parsing() -> None:
     assert errors._retry_after(RateLimited({"after": None, "reset": "30"})) == 30
     assert errors._retry_after(RateLimited({"after": "x", "reset": None})) == 60
     assert errors._retry_after(RateLimited(None)) == 60
+
+
+async def test_token_not_ready_and_no_signing_key(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, sim: Simulator, vin: str
+) -> None:
+    """No token right now is transient; a signed command needs a key."""
+    client = loaded_entry.runtime_data.client
+    before = len(sim.api_requests())
+    with (
+        patch.object(
+            client.tokens,
+            "async_get_access_token",
+            side_effect=TokenUnavailableError("refresh failing"),
+        ),
+        pytest.raises(TokenNotReadyError) as err,
+    ):
+        await client.async_vehicle_state(vin)
+    assert (err.value.translation_placeholders or {})["reason"] == "refresh failing"
+    unsigned = api.FleetClient(
+        async_get_clientsession(hass), client.tokens, client.usage, client.server
+    )
+    assert not unsigned.can_sign
+    with pytest.raises(SigningRequiredError):
+        await unsigned.async_command(vin, "charge_start", signed=True)
+    assert len(sim.api_requests()) == before

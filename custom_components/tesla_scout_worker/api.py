@@ -13,14 +13,12 @@ the installation's key (signed_commands.py keeps each car's session).
 from __future__ import annotations
 
 import asyncio
-import binascii
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import ClientError, ClientSession
 from cryptography.hazmat.primitives.asymmetric import ec
-from google.protobuf.message import DecodeError
 from tesla_fleet_api.exceptions import (
     InvalidRegion,
     InvalidToken,
@@ -50,7 +48,7 @@ from .errors import (
     translate_error,
 )
 from .servers import regional_server
-from .signed_commands import SignedVehicles
+from .signed_commands import SignedVehicles, UnreadableReplyError
 from .token_manager import TeslaTokenManager, TokenUnavailableError
 from .usage import ApiCategory, ApiUsage
 
@@ -64,8 +62,6 @@ VEHICLE_DATA_ENDPOINTS = (
 )
 LOCATION_DATA = "location_data"
 UNAUTHORIZED_ERRORS = (OAuthExpired, InvalidToken, LoginRequired)
-SIGNED_REPLY_ERRORS = (DecodeError, binascii.Error, KeyError, TypeError)
-"""A signed_command reply that cannot be read (not the car's message)."""
 
 _TOKENS_USED: ContextVar[list[str]] = ContextVar("tesla_scout_worker_tokens_used")
 """The access tokens handed to the library during the current request."""
@@ -242,10 +238,8 @@ class FleetClient:
                 raise FleetUnavailableError(type(err).__name__) from err
             except LibraryError as err:
                 raise SigningFaultError(type(err).__name__) from err
-            except SIGNED_REPLY_ERRORS as err:
-                if not signed:
-                    raise
-                raise FleetUnavailableError(type(err).__name__) from err
+            except UnreadableReplyError as err:
+                raise FleetUnavailableError(str(err)) from err
             finally:
                 _TOKENS_USED.reset(token)
             if not signed:

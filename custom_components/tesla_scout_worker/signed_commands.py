@@ -17,10 +17,12 @@ starts a new session once.
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tesla_fleet_api.exceptions import (
     NotOnWhitelistFault,
     SessionInfoAuthenticationFault,
@@ -87,6 +89,14 @@ ACCESS_FAULTS = (
 )
 """Mobile access is turned off in the car."""
 
+READ_ERRORS = (DecodeError, binascii.Error, KeyError, TypeError)
+"""What reading a reply that is no car's message raises in the library."""
+
+
+class UnreadableReplyError(Exception):
+    """A signed_command reply that is not a car's message (named by its error)."""
+
+
 _HANDSHAKING: ContextVar[bool] = ContextVar(
     "tesla_scout_worker_handshaking", default=False
 )
@@ -142,15 +152,22 @@ class SignedVehicles:
     async def async_send(
         self, vin: str, command: str, params: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Sign and send ``command``; a lost session is started again once."""
+        """Sign and send ``command``; a lost session is started again once.
+
+        Raises the library's errors, or UnreadableReplyError for a reply that
+        cannot be read.
+        """
         try:
-            return await self._send(vin, command, params)
-        except RESYNC_FAULTS:
-            self.forget(vin)
-            return await self._send(vin, command, params)
-        except KEY_FAULTS:
-            self.forget(vin)
-            raise
+            try:
+                return await self._send(vin, command, params)
+            except RESYNC_FAULTS:
+                self.forget(vin)
+                return await self._send(vin, command, params)
+            except KEY_FAULTS:
+                self.forget(vin)
+                raise
+        except READ_ERRORS as err:
+            raise UnreadableReplyError(type(err).__name__) from err
 
     async def _send(
         self, vin: str, command: str, params: Mapping[str, Any]
