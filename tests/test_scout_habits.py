@@ -85,8 +85,11 @@ def test_a_commuter_is_watched_at_its_departure_time_and_not_at_night() -> None:
     evening_away = habit_wait(
         SETTINGS, habits, Place.AWAY, monday + timedelta(hours=17)
     )
+    noon_away = habit_wait(SETTINGS, habits, Place.AWAY, monday + timedelta(hours=12))
     assert departure <= timedelta(minutes=10)
-    assert evening_away <= timedelta(minutes=10)
+    # Away the belief turns wrong only once the car can be home again.
+    assert evening_away <= timedelta(minutes=15)
+    assert evening_away < noon_away
     assert night > timedelta(minutes=90)  # never left at night: rarely
     assert noon_home > timedelta(minutes=15)  # never home at noon: the prior
 
@@ -111,7 +114,7 @@ def test_an_unknown_place_counts_both() -> None:
     habits = commuter()
     morning = at(21, 7)
     unknown = habit_wait(SETTINGS, habits, None, morning)
-    assert unknown == min(
+    assert unknown <= min(
         habit_wait(SETTINGS, habits, place, morning) for place in Place
     )
 

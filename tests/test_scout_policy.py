@@ -17,14 +17,23 @@ from custom_components.tesla_scout_worker.geo import (
     mph_to_kmh,
 )
 from custom_components.tesla_scout_worker.roster import _is_trigger
+from custom_components.tesla_scout_worker.scout_habits import Habits, Place
 from custom_components.tesla_scout_worker.scout_policy import (
+    FINAL_APPROACH,
+    LEAVING_WAIT,
+    REFERENCE_RATE_PER_HOUR,
+    SHORTEST_DRIVE,
+    SHORTEST_WAIT,
+    SLEEP_TIMER,
     Activity,
     Observation,
     PollSettings,
     activity,
     backoff,
     eta,
+    habit_wait,
     heading_home,
+    home_lead,
     is_driving,
     next_interval,
 )
@@ -65,7 +74,8 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
             ),
             timedelta(minutes=10),
         ),
-        # Far away: never longer than idle.
+        # Far away: half the ETA, longer than idle, as the car cannot be home
+        # sooner than at 100 km/h (2 h).
         (
             Observation(
                 state="online",
@@ -74,7 +84,61 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
                 distance_home_km=200,
                 speed_kmh=100,
             ),
+            timedelta(minutes=60),
+        ),
+        # Far and fast: never longer than the shortest drive home.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=200,
+                speed_kmh=40,
+            ),
+            timedelta(minutes=120),
+        ),
+        # Not far but slow: never longer than idle.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=40,
+                speed_kmh=20,
+            ),
             timedelta(minutes=30),
+        ),
+        # Final approach: 4 km at 60 km/h is 4 min, checked at the ETA.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=4,
+                speed_kmh=60,
+            ),
+            timedelta(minutes=4),
+        ),
+        # 8 km at 60 km/h: 8 min, checked with 5 min left, not after 4.
+        (
+            Observation(
+                state="online",
+                driving=True,
+                heading_home=True,
+                distance_home_km=8,
+                speed_kmh=60,
+            ),
+            FINAL_APPROACH,
+        ),
+        # Driving inside the home zone: leaving, look again soon.
+        (
+            Observation(state="online", driving=True, at_home=True),
+            LEAVING_WAIT,
+        ),
+        # Driving away, 150 km from home: not home within 90 min.
+        (
+            Observation(state="online", driving=True, distance_home_km=150),
+            timedelta(minutes=90),
         ),
         # Nearly there: never shorter than the minimum.
         (
@@ -108,6 +172,87 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 def test_next_interval(seen: Observation, expected: timedelta) -> None:
     """The policy in numbers."""
     assert next_interval(SETTINGS, seen) == expected
+
+
+HABITS = PollSettings(
+    idle=timedelta(minutes=30),
+    asleep=timedelta(hours=3),
+    driving_min=timedelta(minutes=1),
+    habit=timedelta(minutes=8),
+)
+MONDAY_NOON = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+
+def steady(rate_per_hour: float) -> Habits:
+    """Habits of a car that sets off at ``rate_per_hour`` at any time, anywhere."""
+    habits = Habits()
+    for place in Place:
+        for row in habits.stays[place]:
+            row[:] = [100.0] * len(row)
+        for row in habits.leaves[place]:
+            row[:] = [100.0 * rate_per_hour] * len(row)
+    return habits
+
+
+def test_home_lead() -> None:
+    """The shortest drive home: the straight line at 100 km/h."""
+    assert home_lead(None) == timedelta(0)
+    assert home_lead(-1.0) == timedelta(0)
+    assert home_lead(50.0) == timedelta(minutes=30)
+
+
+def test_a_constant_rate_follows_the_square_root() -> None:
+    """Without unseen departures: habit * sqrt(reference / r), a quarter, twice."""
+    once = habit_wait(HABITS, steady(REFERENCE_RATE_PER_HOUR), Place.HOME, MONDAY_NOON)
+    quarter = habit_wait(
+        HABITS, steady(REFERENCE_RATE_PER_HOUR / 4), Place.HOME, MONDAY_NOON
+    )
+    minute = timedelta(minutes=1)
+    assert HABITS.habit <= once <= HABITS.habit + minute
+    assert 2 * HABITS.habit <= quarter <= 2 * HABITS.habit + minute
+
+
+def test_a_likely_departure_is_seen_while_the_car_is_online() -> None:
+    """Where departures are likely the wait stays within the online window.
+
+    Linear cost alone would wait sqrt(2 * 0.53 / r) = 25 min at 0.1/h; a
+    departure older than the shortest drive plus the sleep timer would be
+    missed until the car drives again, so the check comes before that.
+    """
+    window = SHORTEST_DRIVE + SLEEP_TIMER
+    wait = habit_wait(HABITS, steady(0.1), Place.HOME, MONDAY_NOON)
+    assert window - timedelta(minutes=2) <= wait <= window + timedelta(minutes=2)
+
+
+def test_rare_departures_are_checked_rarely() -> None:
+    """Where a car hardly ever sets off, the wait grows up to ``asleep``."""
+    assert habit_wait(HABITS, steady(0.001), Place.HOME, MONDAY_NOON) == HABITS.asleep
+    rare = habit_wait(HABITS, steady(0.02), Place.HOME, MONDAY_NOON)
+    assert SHORTEST_DRIVE + SLEEP_TIMER < rare < HABITS.asleep
+
+
+def test_a_car_far_from_home_is_checked_less_often() -> None:
+    """Away, the belief turns wrong only once the car can be home."""
+    habits = steady(0.3)
+    near = habit_wait(HABITS, habits, Place.AWAY, MONDAY_NOON, distance_home_km=2)
+    far = habit_wait(HABITS, habits, Place.AWAY, MONDAY_NOON, distance_home_km=200)
+    home = habit_wait(HABITS, habits, Place.HOME, MONDAY_NOON, distance_home_km=200)
+    assert near <= SHORTEST_DRIVE + SLEEP_TIMER
+    assert far >= home_lead(200)
+    assert home < far  # distance counts only where the car is away
+
+
+def test_an_unknown_place_is_watched_at_the_cost_of_home() -> None:
+    """With the place unknown, a departure costs what one from home costs."""
+    habits = steady(0.1)
+    assert habit_wait(HABITS, habits, None, MONDAY_NOON) == habit_wait(
+        HABITS, habits, Place.HOME, MONDAY_NOON
+    )
+
+
+def test_the_wait_is_never_shorter_than_the_shortest() -> None:
+    """However likely a departure, SHORTEST_WAIT at least."""
+    assert habit_wait(HABITS, steady(50.0), Place.HOME, MONDAY_NOON) == SHORTEST_WAIT
 
 
 def test_idle_is_longer_than_the_sleep_timer() -> None:

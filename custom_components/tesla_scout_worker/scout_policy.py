@@ -14,13 +14,15 @@ awake; only a car found online is asked for its data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 import math
+from typing import Final
 
 from .geo import angle_between
-from .scout_habits import Habits, Place, daytime
+from .scout_habits import Habits, Place
 
 HEADING_TOLERANCE_DEG = 60.0
 """A car whose heading is this close to the bearing of home is driving home."""
@@ -30,12 +32,29 @@ MIN_SPEED_KMH = 5.0
 DRIVING_SHIFT_STATES = frozenset({"D", "R", "N"})
 SHORTEST_WAIT = timedelta(minutes=3)
 """A sleeping car is never checked more often than this."""
-DAYTIME_LONGEST_WAIT = timedelta(minutes=30)
-"""By day (05:00-22:00) a sleeping car is checked at least this often: a drive
-keeps it online for the drive plus its ~15 min sleep timer, and a drive no
-check sees online is a departure missed until the car is online again."""
-REFERENCE_RATE_PER_HOUR = 1.0
-"""The habit interval applies where the car sets off about once an hour."""
+SLEEP_TIMER = timedelta(minutes=15)
+"""A parked car stays online this long after a drive before it falls asleep."""
+SHORTEST_DRIVE = timedelta(minutes=3)
+"""No drive is shorter: a departure keeps the car online at least this plus
+SLEEP_TIMER, the window in which a state check still sees it."""
+LEAVING_WAIT = timedelta(minutes=3)
+"""A car seen driving inside the home zone is leaving: it is checked again
+this soon, when it is out of the zone."""
+FASTEST_KMH = 100.0
+"""A car this far from home (straight line) cannot be home sooner than at this
+speed."""
+UNSEEN_COST: Final[Mapping[Place, timedelta]] = {
+    Place.HOME: timedelta(hours=2),
+    Place.AWAY: timedelta(hours=4),
+}
+"""What a departure no check saw online costs: the car is believed where it
+is not until it drives again, about the length of the stay that follows (an
+errand after leaving home, an evening or a night at home after coming back)."""
+FINAL_APPROACH = timedelta(minutes=5)
+"""A car driving home this close to its arrival is checked at the ETA, not
+at half of it: a check that finds it still on the road sets the next one."""
+REFERENCE_RATE_PER_HOUR = 0.7
+"""The habit interval applies where the car sets off this often (per hour)."""
 
 
 class VehicleState(StrEnum):
@@ -115,9 +134,13 @@ def next_interval(
 ) -> timedelta:
     """Return how long to wait before the next check.
 
-    * driving toward home: half the ETA, within [driving_min, idle];
-    * driving elsewhere, charging or parked online: idle (longer than the car's
-      sleep timer, so a parked car can fall asleep between two checks);
+    * driving toward home: half the ETA, or the ETA itself within
+      FINAL_APPROACH of it, within [driving_min, idle] (longer than idle only
+      where the car is too far to be home sooner, see home_lead);
+    * driving inside the home zone (leaving): LEAVING_WAIT;
+    * driving elsewhere: idle, or longer where it is too far to be home sooner;
+    * charging or parked online: idle (longer than the car's sleep timer, so
+      a parked car can fall asleep between two checks);
     * asleep or offline: by the car's habits (see habit_wait) when they are
       given with the local time ``now`` and the habit interval is set;
       otherwise asleep.
@@ -126,12 +149,24 @@ def next_interval(
         case Activity.DRIVING_HOME:
             if seen.distance_home_km is None:
                 return settings.idle
-            half = eta(seen.distance_home_km, seen.speed_kmh) / 2
-            return min(max(half, settings.driving_min), settings.idle)
+            left = eta(seen.distance_home_km, seen.speed_kmh)
+            wait = max(left / 2, min(left, FINAL_APPROACH))
+            longest = max(settings.idle, home_lead(seen.distance_home_km))
+            return min(max(wait, settings.driving_min), longest)
+        case Activity.DRIVING:
+            if seen.at_home:
+                return LEAVING_WAIT
+            return max(settings.idle, home_lead(seen.distance_home_km))
         case Activity.ASLEEP:
             if habits is None or now is None or not settings.habit:
                 return settings.asleep
-            return habit_wait(settings, habits, _place(seen.at_home), now)
+            return habit_wait(
+                settings,
+                habits,
+                _place(seen.at_home),
+                now,
+                distance_home_km=seen.distance_home_km,
+            )
         case _:
             return settings.idle
 
@@ -142,36 +177,78 @@ def _place(at_home: bool | None) -> Place | None:
     return Place.HOME if at_home else Place.AWAY
 
 
+def home_lead(distance_home_km: float | None) -> timedelta:
+    """Return the shortest drive home from ``distance_home_km`` (straight line).
+
+    Roads are longer than the straight line and no drive averages more than
+    FASTEST_KMH on it, so a car this far away cannot be home sooner.
+    """
+    if distance_home_km is None:
+        return timedelta(0)
+    return timedelta(hours=max(distance_home_km, 0.0) / FASTEST_KMH)
+
+
 def habit_wait(
-    settings: PollSettings, habits: Habits, place: Place | None, now: datetime
+    settings: PollSettings,
+    habits: Habits,
+    place: Place | None,
+    now: datetime,
+    *,
+    distance_home_km: float | None = None,
 ) -> timedelta:
     """Return when to check a sleeping car again, from its habits.
 
-    A departure seen at the next check was missed for the time since it
-    happened; the expected missed time since ``now`` grows as the integral
-    of the departure rate. The check is due when that reaches what the habit
-    interval accepts where the car sets off once an hour (at a constant rate
-    r the wait is habit * sqrt(1/h / r): a quarter of the rate, twice the
-    wait). Within [SHORTEST_WAIT, asleep], and by day within
-    DAYTIME_LONGEST_WAIT; ``now`` is local time. Where the car is unknown,
-    both places' rates count.
+    What matters is where the car is believed to be. A departure from home
+    makes that wrong from the moment it happens; a departure from away only
+    once the car can be home (after the drive home: SHORTEST_DRIVE, or
+    home_lead of ``distance_home_km`` if longer). A check still sees the car
+    online, and sets the belief right, until SLEEP_TIMER after that drive; a
+    departure older than that is seen only when the car drives again and
+    costs UNSEEN_COST.
+
+    The expected cost of the departures since ``now`` (the integral of the
+    departure rate times that cost) grows with the wait; the check is due
+    when it reaches what the habit interval accepts where the car sets off
+    REFERENCE_RATE_PER_HOUR (with a constant rate r and no unseen departures,
+    the wait is habit * sqrt(reference / r): a quarter of the rate, twice the
+    wait). Where departures are likely, the wait stays within the window in
+    which a check still sees them; where they are not (at night, or a car far
+    from home), it grows up to ``asleep``. Never shorter than SHORTEST_WAIT;
+    ``now`` is local time. Where the car is unknown, both places' rates
+    count, at the cost of a departure from home.
     """
     places = tuple(Place) if place is None else (place,)
     reference = settings.habit.total_seconds() / 60
     budget = REFERENCE_RATE_PER_HOUR / 60 * reference**2 / 2
     longest = max(settings.asleep, SHORTEST_WAIT)
     limit = math.ceil(longest.total_seconds() / 60)
-    daytime_limit = DAYTIME_LONGEST_WAIT.total_seconds() / 60
+    drive = SHORTEST_DRIVE
+    lead = 0  # minutes after a departure from which the belief is wrong
+    if place is Place.AWAY:
+        drive = max(drive, home_lead(distance_home_km))
+        lead = round(drive.total_seconds() / 60)
+    window = round((drive + SLEEP_TIMER).total_seconds() / 60)
+    # Where the car is not known, nothing is believed wrongly: the cheaper cost.
+    unseen = min(UNSEEN_COST[p] for p in places).total_seconds() / 60
     rates: dict[int, float] = {}
-    seen_rate = missed = 0.0
+    # Prefix sums over the minutes k < m of rate_k and k * rate_k: a departure
+    # in minute k is (m - k - 0.5) minutes old at a check after m minutes.
+    total = [0.0]
+    weighted = [0.0]
     for minute in range(1, limit + 1):
         moment = now + timedelta(minutes=minute - 0.5)
         quarter = int((moment - now).total_seconds() // 60 + now.minute) // 15
         if quarter not in rates:
             rates[quarter] = max(habits.rate(p, moment) for p in places) / 60
-        seen_rate += rates[quarter]
-        missed += seen_rate
-        if missed >= budget or (minute >= daytime_limit and daytime(moment)):
+        rate = rates[quarter]
+        total.append(total[-1] + rate)
+        weighted.append(weighted[-1] + rate * (minute - 1))
+        old = max(minute - window, 0)  # minutes k < old: no longer seen online
+        recent = max(minute - lead, old)  # minutes k >= recent: not home yet
+        cost = unseen * total[old]
+        cost += (minute - 0.5 - lead) * (total[recent] - total[old])
+        cost -= weighted[recent] - weighted[old]
+        if cost >= budget:
             return max(timedelta(minutes=minute), SHORTEST_WAIT)
     return longest
 
