@@ -306,11 +306,16 @@ def test_geometry() -> None:
 
 
 def test_heading_home() -> None:
-    """With an earlier sample the distance decides, else the heading."""
+    """Coming closer, or pointing toward home."""
     assert heading_home(
         distance_km_now=4, previous_distance_km=5, heading=0, bearing_home=180
     )
     assert not heading_home(
+        distance_km_now=6, previous_distance_km=5, heading=0, bearing_home=180
+    )
+    # Farther than at the last check but pointing home: it parked and turned
+    # back in between.
+    assert heading_home(
         distance_km_now=6, previous_distance_km=5, heading=180, bearing_home=180
     )
     assert heading_home(
@@ -476,12 +481,12 @@ def test_build_driving_home_uses_the_previous_sample() -> None:
         state="online",
         now=NOW + timedelta(minutes=10),
         payload=payload(
-            lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=45
+            lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=225
         ),
         previous=closer,
         home=HOME,
     )
-    assert not away.heading_home
+    assert not away.heading_home  # farther, and pointing away
 
 
 def test_vehicle_data_observation() -> None:

@@ -268,11 +268,15 @@ def heading_home(
 ) -> bool:
     """Decide whether a driving car is coming home.
 
-    With an earlier sample from the same trip the distance decides; without one
-    the heading must point within HEADING_TOLERANCE_DEG of home.
+    Coming closer than the earlier sample of a drive says so; so does a
+    heading within HEADING_TOLERANCE_DEG of home. The earlier sample may be
+    from an earlier drive (the car parked and turned back between two
+    checks), so a farther distance alone does not rule it out: a drive home
+    taken for one elsewhere is missed, one elsewhere taken for a drive home
+    costs a check.
     """
-    if previous_distance_km is not None:
-        return distance_km_now < previous_distance_km
+    if previous_distance_km is not None and distance_km_now < previous_distance_km:
+        return True
     if heading is None:
         return False
     return angle_between(heading, bearing_home) <= HEADING_TOLERANCE_DEG
