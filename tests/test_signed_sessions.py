@@ -108,7 +108,7 @@ def car() -> dict[str, Any]:
 @pytest.fixture
 def sim(freezer: FrozenDateTimeFactory, warsaw: None, car: dict[str, Any]) -> Simulator:
     """A car that needs signing, at 41 % with a 50 % limit; 74.3 kWh, 11 kW."""
-    return session_sim(freezer, command_signing="required", **car)
+    return session_sim(freezer, **{"command_signing": "required", **car})
 
 
 @pytest.fixture
@@ -637,3 +637,40 @@ async def test_reconfigure_refuses_a_key_the_domain_does_not_serve(
     ):
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.ABORT
+
+
+@pytest.mark.parametrize("scout_polling", [True])
+@pytest.mark.parametrize("key_paired", [False])
+async def test_unanswered_pairing_check_waits_an_hour(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Tesla down at the daily question: asked again hourly, never back to back."""
+    assert fleet_status_calls(sim) == 1
+    await advance(hass, freezer, timedelta(hours=23), step=timedelta(hours=1))
+    sim.faults.api_status = 503
+    await advance(hass, freezer, timedelta(hours=3), step=timedelta(minutes=10))
+    # The day is up after 24 h: then once an hour while Tesla does not answer.
+    assert 2 <= fleet_status_calls(sim) <= 4
+    sim.faults.api_status = None
+    await advance(hass, freezer, timedelta(hours=2), step=timedelta(minutes=10))
+    answered = fleet_status_calls(sim)
+    await advance(hass, freezer, timedelta(hours=12), step=timedelta(hours=1))
+    assert fleet_status_calls(sim) == answered  # answered: next in a day
+    assert pairing_issue(hass) is not None
+
+
+@pytest.mark.parametrize("scout_polling", [True])
+@pytest.mark.parametrize("car", [{"command_signing": "allowed"}])
+async def test_cars_that_only_allow_signing_are_asked_about_at_setup(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sim: Simulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A car that allows signing: signed once the key is listed; no daily question."""
+    assert state(hass, COMMANDS_SENSOR) == "signed"
+    await advance(hass, freezer, timedelta(days=2), step=timedelta(hours=1))
+    assert fleet_status_calls(sim) == 1

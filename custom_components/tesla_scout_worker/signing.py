@@ -20,7 +20,7 @@ goes away when it no longer applies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
@@ -56,6 +56,8 @@ ISSUE_KEY_NOT_ACCEPTED: Final = "key_not_accepted"
 """Translation key of the pairing issue when Tesla lists the key but the car refuses it."""
 ISSUE_PREFIXES: Final = (ISSUE_SIGNING_REQUIRED, ISSUE_KEY_NOT_PAIRED)
 PAIRING_LINK: Final = "https://tesla.com/_ak/{domain}"
+PAIRING_RETRY: Final = timedelta(hours=1)
+"""How long to wait before asking Tesla again after it did not answer."""
 
 
 def pairing_link(domain: str) -> str:
@@ -215,14 +217,24 @@ class SigningPolicy:
 
     @callback
     def _async_arm_check(self) -> None:
-        """Ask Tesla again a day after the last answer (unless polling is off)."""
+        """Ask Tesla again a day after the last answer.
+
+        Only while a car requires signing (for cars that merely allow it the
+        answer at setup is enough) and polling is on. A question Tesla did not
+        answer is asked again an hour later, not at once.
+        """
         self._async_cancel_check()
-        if self.entry.pref_disable_polling:
+        requires = any(
+            vehicle.command_signing == SIGNING_REQUIRED
+            for vehicle in self.vehicles.values()
+        )
+        if self.entry.pref_disable_polling or not requires:
             return
+        now = dt_util.utcnow()
         self._unsub_check = async_track_point_in_utc_time(
             self.hass,
             self._async_scheduled_check,
-            self.record.next_check(dt_util.utcnow()),
+            max(self.record.next_check(now), now + PAIRING_RETRY),
         )
 
     @callback
