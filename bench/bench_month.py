@@ -11,7 +11,12 @@ Policies:
 * ``scout_arrival_trigger``: the same plus the driver's phone as arrival
   trigger (the phone's tracker turns ``home`` when the car arrives);
 * ``fixed_10min``: HA core's ``tesla_fleet`` behaviour (see baselines.py);
-* ``fixed_1min``: the same every minute.
+* ``fixed_1min``: the same every minute;
+* ``scout_signed`` (reference only): the scout with default options and a car
+  that requires signed commands; the installation's key is registered for the
+  app and paired with the car, commands are signed in process (no proxy).
+  Reported: handshakes (the integration's count and the car's), fleet_status
+  requests, and what they cost.
 
 Every policy runs the same weekly special charging session: the integration
 plans and runs it, and the baselines replay the requests the integration's
@@ -27,6 +32,8 @@ scout with other habit intervals (cost against hours wrong).
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 import os
 from typing import Any
@@ -40,6 +47,7 @@ from custom_components.tesla_scout_worker.const import (
 )
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.token_manager import EVENT_REAUTH_REQUIRED
+from custom_components.tesla_scout_worker.usage import PRICES, ApiCategory
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import (
     async_track_point_in_utc_time,
@@ -49,7 +57,14 @@ from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import SimClock, Simulator, running_simulator
 
 from .baselines import FixedPoller
-from .conftest import add_entry, plan_session, prepare_hass, setup_entry
+from .conftest import (
+    add_entry,
+    pair_signing_key,
+    plan_session,
+    prepare_hass,
+    setup_entry,
+    usage_counts,
+)
 from .fragments import read_fragment, wall_clock, write_fragment
 from .harness import (
     PROFILE_KINDS,
@@ -112,6 +127,17 @@ async def test_month_scout(
     await run_scout(hass, freezer, policy, profile_of(kind, world), world)
 
 
+async def test_month_signed(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    socket_enabled: None,
+    fast_wake_wait: None,
+) -> None:
+    """The reference month with a car that takes signed commands only."""
+    profile = replace(profile_of(*REFERENCE), command_signing="required")
+    await run_scout(hass, freezer, "scout_signed", profile, REFERENCE[1])
+
+
 @pytest.mark.parametrize("minutes", TRADEOFF_HABIT_MINUTES)
 @pytest.mark.parametrize("kind", TRADEOFF_PROFILES)
 async def test_month_tradeoff(
@@ -147,6 +173,8 @@ async def run_scout(
     await prepare_hass(hass)
     sim = profile.build(SimClock.follow(dt_util.utcnow))
     car = sim.vehicle()
+    if profile.command_signing == "required":
+        await pair_signing_key(hass, sim)
     log = CallLog()
     calls = log.watch(sim)
     home_states: list[tuple[datetime, bool]] = []
@@ -178,7 +206,7 @@ async def run_scout(
     if policy == "scout_arrival_trigger":
         options[CONF_ARRIVAL_ENTITIES] = [PHONE]
         unsubs.extend(_phone_follows_the_car(hass, profile))
-    with log.active():
+    with log.active(), usage_counts() as counted:
         async with running_simulator(sim) as server:
             entry = add_entry(hass, sim, server.url, options=options)
             await setup_entry(hass, entry)
@@ -202,6 +230,12 @@ async def run_scout(
     windows = session_windows(session_events)
     result = month_result(policy, profile, world, sim, calls, home_states, windows)
     refreshes = sim.token_requests("refresh_token")
+    result["signing"]["handshakes"]["counted"] = counted[ApiCategory.HANDSHAKE]
+    result["signing"] |= {
+        "command_signing": profile.command_signing,
+        "usage_counted": {str(k): v for k, v in sorted(counted.items())},
+    }
+    states = Counter(str(s["state"]) for s in sessions)
     result |= {
         "token_refreshes": len(refreshes),
         "token_refresh_failures": sum(1 for r in refreshes if r.status != 200),
@@ -211,6 +245,8 @@ async def run_scout(
             {"state": s["state"], "send_at": s["send_at"], "start": s["start"]}
             for s in sorted(sessions, key=lambda s: str(s["send_at"]))
         ],
+        "sessions_planned": len(profile.sessions()),
+        "sessions_not_completed": len(profile.sessions()) - states["completed"],
         "clock_steps": clock.steps,
         "wall_seconds": round(wall_clock() - started, 2),
     }
@@ -308,6 +344,8 @@ def month_result(
     trips = car.trips
     delays = arrival_delays(trips, home_states, profile.end_at)
     wakes = [c for c in calls if c.route == "wake_up"]
+    handshakes = sum(v.verifier.handshakes for v in sim.vehicles)
+    fleet_status = sum(1 for c in calls if c.route == "fleet_status" and c.billed)
     awake = car.awake_seconds
     awake_without = awake_seconds_without_polling(
         profile, calls, windows, profile.end_at
@@ -339,6 +377,19 @@ def month_result(
             trips, home_states, profile.start_at, profile.end_at
         ),
         "calls_with_expired_token": sum(1 for c in calls if c.expired),
+        "signing": {
+            "handshakes": {"simulator": handshakes},
+            "handshakes_in_sessions": sum(
+                1 for c in calls if c.handshake and in_windows(c.at, windows)
+            ),
+            "rest_commands": sum(1 for c in calls if c.route == "command"),
+            "signed_commands": sum(
+                1 for c in calls if c.route == "signed_command" and not c.handshake
+            ),
+            "fleet_status_requests": fleet_status,
+            "cost_usd_handshakes": round(handshakes * PRICES[ApiCategory.HANDSHAKE], 4),
+            "cost_usd_fleet_status": round(fleet_status * PRICES[ApiCategory.DATA], 4),
+        },
         "trips": len(trips),
         "session_windows": [
             {"start": local_iso(w.start), "end": local_iso(w.end)} for w in windows

@@ -16,6 +16,13 @@ by a seeded random generator:
 A restart is a reload of the config entry (storage survives, running tasks
 are cancelled); "down" is an unload, simulated time passing, and a setup.
 The scout keeps polling throughout.
+
+Two variants with the same seed: ``rest`` (a car that takes REST commands, the
+``sessions`` results) and ``signed`` (a car that requires signed commands,
+signed in process with the installation's key, registered and paired; the
+``sessions_signed`` results). Each handshake opens a signed-command session
+with the car and is billed as a command; the integration's count of them must
+match the simulated car's.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tesla_scout_worker.api import (
@@ -37,6 +45,7 @@ from custom_components.tesla_scout_worker.api import (
 )
 from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
+from custom_components.tesla_scout_worker.usage import PRICES, ApiCategory
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import (
@@ -47,10 +56,27 @@ from tesla_fleet_sim import (
     VehicleConfig,
     running_simulator,
 )
+from tesla_fleet_sim.schedules import ScheduleBook
 
-from .conftest import add_entry, plan_session, prepare_hass, setup_entry
+from .conftest import (
+    add_entry,
+    pair_signing_key,
+    plan_session,
+    prepare_hass,
+    setup_entry,
+    usage_counts,
+)
 from .fragments import wall_clock, write_fragment
-from .harness import TZ, Call, CallLog, Clock, summarize
+from .harness import (
+    TZ,
+    Call,
+    CallLog,
+    Clock,
+    cost_of,
+    in_windows,
+    session_windows,
+    summarize,
+)
 
 SESSIONS = 200
 SEED = 7
@@ -65,6 +91,8 @@ RESTART_KINDS = (
     "down_over_cleanup",
 )
 FORCE_UPDATE = "button.sim_model_3_force_update"
+VARIANTS = {"rest": "sessions", "signed": "sessions_signed"}
+"""Variant: the fragment (results.json key) it writes."""
 
 
 Action = Callable[[], Coroutine[Any, Any, None]]
@@ -134,37 +162,70 @@ class Outcome:
     schedules_left: int = 0
     schedule_adds: int = 0
     max_schedules: int = 0
+    schedule_removals: int = 0  # the session's schedule left the car
+    schedule_removes_by_command: int = 0  # successful remove_charge_schedule
+    handshakes: int = 0  # answered by the car (simulator)
+    handshakes_counted: int = 0  # counted by the integration
     lateness_s: float | None = None
 
+    @property
+    def clean(self) -> bool:
+        """Completed, limit back, one schedule added and the same one gone."""
+        return (
+            self.state == "completed"
+            and self.limit_restored
+            and self.schedules_left == 0
+            and self.schedule_adds == 1
+            and self.schedule_removals == 1
+        )
 
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 async def test_sessions_with_restarts(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     socket_enabled: None,
     fast_wake_wait: None,
+    variant: str,
 ) -> None:
     """200 sessions, each resumed across its injected restarts."""
     started = wall_clock()
+    signed = variant == "signed"
     rng = random.Random(SEED)
     freezer.move_to(datetime.combine(FIRST_DAY, time(11, 0), tzinfo=TZ))
     await prepare_hass(hass)
     car_config = VehicleConfig(
-        plugged_in=True, battery_level=60, charge_limit_soc=60, state="asleep"
+        plugged_in=True,
+        battery_level=60,
+        charge_limit_soc=60,
+        state="asleep",
+        command_signing="required" if signed else "allowed",  # allowed: default
     )
     sim = Simulator(
         SimConfig(accounts=[AccountConfig(vehicles=[car_config])]),
         clock=SimClock.follow(dt_util.utcnow),
     )
     car = sim.vehicle()
+    if signed:
+        await pair_signing_key(hass, sim)
     log = CallLog()
     calls = log.watch(sim)
     schedules_seen: list[int] = []
+    removals: list[datetime] = []  # a schedule left the car (command or car)
 
     def _count_schedules(_sim: Simulator, call: Call) -> None:
-        if call.route == "command":
+        if call.commanding:
             schedules_seen.append(len(car.charge_schedules))
 
     log.hooks.append(_count_schedules)
+    remove = ScheduleBook.remove
+
+    def _removed(book: ScheduleBook, schedule_id: int) -> bool:
+        found = remove(book, schedule_id)
+        if found:
+            removals.append(dt_util.utcnow())
+        return found
+
     states: dict[str, list[tuple[datetime, str, str | None]]] = {}
 
     @callback
@@ -175,7 +236,11 @@ async def test_sessions_with_restarts(
 
     unsub = hass.bus.async_listen(EVENT_SESSION, _session)
     outcomes: list[Outcome] = []
-    with log.active():
+    with (
+        log.active(),
+        usage_counts() as counted,
+        patch.object(ScheduleBook, "remove", _removed),
+    ):
         async with running_simulator(sim) as server:
             entry = add_entry(hass, sim, server.url, polling=True)
             await setup_entry(hass, entry)
@@ -192,6 +257,9 @@ async def test_sessions_with_restarts(
                     await clock.run_until(datetime.combine(day, time(12), tzinfo=TZ))
                     first_call = len(calls)
                     first_count = len(schedules_seen)
+                    first_removal = len(removals)
+                    handshakes = car.verifier.handshakes
+                    handshakes_counted = counted[ApiCategory.HANDSHAKE]
                     outcome = await run_session(
                         hass, entry, sim, clock, crasher, rng, index, states
                     )
@@ -201,7 +269,17 @@ async def test_sessions_with_restarts(
                         for c in mine
                         if c.command == "add_charge_schedule" and c.result
                     )
+                    outcome.schedule_removes_by_command = sum(
+                        1
+                        for c in mine
+                        if c.command == "remove_charge_schedule" and c.result
+                    )
+                    outcome.schedule_removals = len(removals) - first_removal
                     outcome.max_schedules = max(schedules_seen[first_count:], default=0)
+                    outcome.handshakes = car.verifier.handshakes - handshakes
+                    outcome.handshakes_counted = (
+                        counted[ApiCategory.HANDSHAKE] - handshakes_counted
+                    )
                     outcomes.append(outcome)
             crashes = len(crasher.crashed)
             assert await hass.config_entries.async_unload(entry.entry_id)
@@ -228,10 +306,28 @@ async def test_sessions_with_restarts(
             "limit_restored": o.limit_restored,
             "schedules_left": o.schedules_left,
             "schedule_adds": o.schedule_adds,
+            "schedule_removals": o.schedule_removals,
+            "handshakes": o.handshakes,
+            "handshakes_counted": o.handshakes_counted,
         }
         for o in outcomes
-        if o not in completed_restored or o.schedule_adds != 1
+        if not o.clean or o.handshakes != o.handshakes_counted
     ]
+    clean = sum(1 for o in outcomes if o.clean)
+    events = sorted(
+        (
+            (at, session_id, state)
+            for session_id, history in states.items()
+            for at, state, _reason in history
+        ),
+        key=lambda event: event[0],
+    )
+    windows = session_windows(events)
+    in_sessions = [c for c in calls if in_windows(c.at, windows)]
+    handshakes = car.verifier.handshakes
+    session_cost = sum(cost_of(sim, c, bill_state_checks=True) for c in in_sessions)
+    handshake_cost = handshakes * PRICES[ApiCategory.HANDSHAKE]
+    per_session = [o.handshakes for o in outcomes]
     result = {
         "sessions": len(outcomes),
         "restarts": sum(len(o.done) for o in outcomes),
@@ -255,14 +351,51 @@ async def test_sessions_with_restarts(
             for key, value in summarize(timely).items()
         },
         "send_lateness_sessions": len(timely),
+        "completed_one_add_one_removal": clean,
+        "completed_one_add_one_removal_fraction": round(clean / len(outcomes), 4),
+        "schedule_removals": {
+            "by_command": sum(o.schedule_removes_by_command for o in outcomes),
+            "by_car": sum(
+                o.schedule_removals - o.schedule_removes_by_command for o in outcomes
+            ),
+        },
         "wakes": sum(1 for c in calls if c.route == "wake_up"),
-        "commands": sum(1 for c in calls if c.route == "command"),
+        "commands": sum(1 for c in calls if c.commanding and not c.handshake),
+        "rest_commands": sum(1 for c in calls if c.route == "command"),
+        "commands_billed": sim.ledger.counts.get("command", 0),
+        "command_signing": car.config.command_signing,
+        "handshakes": {
+            "counted": counted[ApiCategory.HANDSHAKE],
+            "simulator": handshakes,
+        },
+        "handshakes_per_session": {
+            "mean": round(sum(per_session) / len(per_session), 3),
+            "max": max(per_session),
+            "sessions_by_count": {
+                str(n): k for n, k in sorted(Counter(per_session).items())
+            },
+        },
+        "handshakes_outside_sessions": sum(
+            1 for c in calls if c.handshake and not in_windows(c.at, windows)
+        ),
+        "calls_in_sessions": len(in_sessions),
+        "cost_usd": {
+            "total": round(
+                sum(cost_of(sim, c, bill_state_checks=True) for c in calls), 4
+            ),
+            "sessions": round(session_cost, 4),
+            "per_session": round(session_cost / len(outcomes), 5),
+            "handshakes": round(handshake_cost, 4),
+            "handshake_share_of_sessions": (
+                round(handshake_cost / session_cost, 4) if session_cost else None
+            ),
+        },
         "calls_with_expired_token": sum(1 for c in calls if c.expired),
         "problems": problems,
         "simulated_days": SESSIONS,
         "wall_seconds": round(wall_clock() - started, 2),
     }
-    write_fragment("sessions", result)
+    write_fragment(VARIANTS[variant], result)
 
 
 async def run_session(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 import logging
 import random
@@ -17,13 +19,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before HA's harness mounts its own custom_components.
 import custom_components.tesla_scout_worker  # noqa: F401
-from custom_components.tesla_scout_worker import charge_control
+from custom_components.tesla_scout_worker import charge_control, keys
 from custom_components.tesla_scout_worker.const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_TOKEN,
     DOMAIN,
 )
+from custom_components.tesla_scout_worker.keys import async_get_signing_key
+from custom_components.tesla_scout_worker.usage import ApiCategory, ApiUsage
 from homeassistant.components.application_credentials import (
     ClientCredential,
     async_import_client_credential,
@@ -31,10 +35,14 @@ from homeassistant.components.application_credentials import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import Simulator
 from tesla_fleet_sim.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from .harness import HOME, TIME_ZONE
+
+APP_DOMAIN = "my-tesla-app.example.com"
+"""The app's registered domain (where Tesla fetches its public key)."""
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +82,22 @@ def quiet_logs() -> Iterator[None]:
     yield
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def signing_key_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the installation's signing key out of the shared test config folder.
+
+    Cars that allow or require signed commands make the integration create
+    its key; without this it would land in the test plugin's config folder
+    (inside the virtual environment) and outlive the run.
+    """
+    folder = tmp_path_factory.mktemp("keys")
+    monkeypatch.setattr(
+        keys, "default_key_path", lambda hass: str(folder / keys.KEY_FILE)
+    )
 
 
 @pytest.fixture
@@ -128,6 +152,44 @@ def add_entry(
     )
     entry.add_to_hass(hass)
     return entry
+
+
+async def pair_signing_key(hass: HomeAssistant, sim: Simulator) -> None:
+    """Register the app with the installation's key and pair it with every car.
+
+    What the owner does once (the app's domain serves the public key, the car
+    gets the virtual key in the Tesla app); a car that requires signed
+    commands takes none without it.
+    """
+    key = await async_get_signing_key(hass)
+    for region in sorted({account.region for account in sim.config.accounts}):
+        sim.partners.register(
+            DEFAULT_CLIENT_ID,
+            region,
+            APP_DOMAIN,
+            key.public_pem,
+            dt_util.utcnow(),
+        )
+    for car in sim.vehicles:
+        car.pair_key(key.public_point)
+
+
+@contextmanager
+def usage_counts() -> Iterator[Counter[ApiCategory]]:
+    """Count what the integration records as billed, over months and restarts.
+
+    Its own usage counters start over every calendar month and per config
+    entry; this sums every ``ApiUsage.record`` call while the block runs.
+    """
+    counts: Counter[ApiCategory] = Counter()
+    record = ApiUsage.record
+
+    def counted(usage: ApiUsage, category: ApiCategory) -> None:
+        counts[category] += 1
+        record(usage, category)
+
+    with patch.object(ApiUsage, "record", counted):
+        yield counts
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:

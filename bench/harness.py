@@ -37,7 +37,9 @@ from tesla_fleet_sim import (
     commands as sim_commands,
     endpoints as sim_endpoints,
 )
+from tesla_fleet_sim.commands import CommandBody
 from tesla_fleet_sim.geo import distance_km
+from tesla_fleet_sim.vehicle import CommandResult, SimVehicle
 
 TIME_ZONE = "Europe/Warsaw"  # the simulated car's time zone
 TZ = ZoneInfo(TIME_ZONE)
@@ -175,6 +177,18 @@ class Call:
     billed: bool
     expired: bool
     result: bool | None = None  # a command's "result" (None for other requests)
+    handshake: bool = False
+    """A ``signed_command`` the car answered as a session handshake."""
+    carried_out: tuple[tuple[str, dict[str, Any], bool], ...] = ()
+    """Commands the car carried out for the request: name, parameters, result."""
+
+    @property
+    def commanding(self) -> bool:
+        """Whether the request is a command, REST or signed (handshakes too)."""
+        return self.route in COMMAND_ROUTES
+
+
+COMMAND_ROUTES = frozenset({"command", "signed_command"})
 
 
 class CallLog:
@@ -193,12 +207,23 @@ class CallLog:
     def active(self) -> Iterator[CallLog]:
         """Wrap the simulator's request pipeline while the block runs."""
         original = sim_api.handle
+        run_command = sim_commands.run_command
+        carried_out: list[tuple[str, dict[str, Any], bool]] = []
+
+        def spy(car: SimVehicle, name: str, body: CommandBody) -> CommandResult:
+            result = run_command(car, name, body)
+            carried_out.append((name, dict(body), bool(result[0])))
+            return result
 
         def handle(sim: Simulator, request: sim_api.ApiRequest) -> sim_api.ApiResponse:
+            carried_out.clear()
+            handshakes = _handshakes(sim)
             response = original(sim, request)
             log = self._logs.get(id(sim))
             if log is not None:
                 record = sim.requests[-1]
+                done = tuple(carried_out)
+                signed = request.route.name == "signed_command"
                 call = Call(
                     at=record.time,
                     route=request.route.name,
@@ -206,21 +231,33 @@ class CallLog:
                     method=request.method,
                     category=request.route.category,
                     vin=record.vin,
-                    command=request.command,
+                    # A signed message names its command only inside: the one
+                    # the car carried out stands for it.
+                    command=done[0][0] if signed and done else request.command,
                     body=dict(request.body),
                     query=dict(request.query),
                     status=response.status,
                     billed=record.billed,
                     expired=record.expired,
-                    result=_command_result(response),
+                    result=done[0][2] if signed and done else _command_result(response),
+                    handshake=signed and _handshakes(sim) > handshakes,
+                    carried_out=done,
                 )
                 log.append(call)
                 for hook in self.hooks:
                     hook(sim, call)
             return response
 
-        with patch.object(sim_api, "handle", handle):
+        with (
+            patch.object(sim_api, "handle", handle),
+            patch.object(sim_commands, "run_command", spy),
+        ):
             yield self
+
+
+def _handshakes(sim: Simulator) -> int:
+    """Session handshakes the simulator's cars have answered so far."""
+    return sum(car.verifier.handshakes for car in sim.vehicles)
 
 
 def _command_result(response: sim_api.ApiResponse) -> bool | None:
@@ -337,6 +374,8 @@ class Profile:
     charge_limit: int = 80
     kind: str = "commuter"
     data_keeps_awake: bool = True
+    command_signing: str = "allowed"
+    """The car's ``VehicleConfig.command_signing`` ("required": signed only)."""
 
     @property
     def start_at(self) -> datetime:
@@ -514,6 +553,7 @@ class Profile:
             charge_limit_soc=self.charge_limit,
             battery_capacity_kwh=75.0,
             timezone=TIME_ZONE,
+            command_signing=self.command_signing,
         )
         return SimConfig(
             accounts=[AccountConfig(vehicles=[car])],
@@ -606,6 +646,9 @@ def awake_seconds_without_polling(
                 car.note_activity()
         elif call.route == "command" and car.note_activity():
             sim_commands.run_command(car, call.command or "", call.body)
+        elif call.route == "signed_command" and car.note_activity():
+            for name, params, _result in call.carried_out:
+                sim_commands.run_command(car, name, params)
     clock.set(max(end, clock.now()))
     return sim.vehicle().awake_seconds
 

@@ -31,7 +31,10 @@ POLICIES = {
     "scout_arrival_trigger": "Scout + phone as arrival trigger",
     "fixed_10min": "Fixed 10-min poll (HA core)",
     "fixed_1min": "Fixed 1-min poll",
+    "scout_signed": "Scout, car requires signing",
 }
+CHART_POLICIES = ("scout", "scout_arrival_trigger", "fixed_10min", "fixed_1min")
+"""Policies drawn in the chart (the signed scout's line would hide the scout's)."""
 PROFILE_NAMES = {
     "commuter": "Commuter (reference)",
     "irregular": "Irregular driver",
@@ -145,6 +148,7 @@ def collect(wall_seconds: float | None) -> dict[str, Any]:
             if (data := read_fragment(f"ha_core_{world}")) is not None
         },
         "sessions": read_fragment("sessions") or {},
+        "sessions_signed": read_fragment("sessions_signed") or {},
         "planner": read_fragment("planner") or {},
         "footprint": read_fragment("footprint") or {},
         "soak": soak_summary(),
@@ -282,6 +286,11 @@ def _zero(value: Any) -> bool:
     return bool(value == 0)
 
 
+def _handshakes_agree(value: Any) -> bool:
+    """Whether the integration counted every handshake the car answered (> 0)."""
+    return bool(value["counted"] == value["simulator"] > 0)
+
+
 def _at_most(limit: float) -> Callable[[Any], bool]:
     return lambda value: bool(value <= limit)
 
@@ -362,6 +371,66 @@ MUSTS: tuple[tuple[str, str, str, Callable[[Any], bool]], ...] = (
         "sessions.duplicate_schedules",
         "= 0",
         lambda v: v == 0,
+    ),
+    (
+        (
+            "Sessions: completed with the limit restored, one schedule added and "
+            "that one removed"
+        ),
+        "sessions.completed_one_add_one_removal_fraction",
+        "= 100 %",
+        lambda v: v == 1.0,
+    ),
+    (
+        "Scout, car requires signing: wakes outside sessions",
+        "month.policies.scout_signed.wakes_outside_sessions",
+        "= 0",
+        _zero,
+    ),
+    (
+        "Scout, car requires signing: sessions not completed",
+        "month.policies.scout_signed.sessions_not_completed",
+        "= 0",
+        _zero,
+    ),
+    (
+        "Scout, car requires signing: unsigned (REST) commands",
+        "month.policies.scout_signed.signing.rest_commands",
+        "= 0",
+        _zero,
+    ),
+    (
+        "Scout, car requires signing: handshakes counted by the integration",
+        "month.policies.scout_signed.signing.handshakes",
+        "= the car's (> 0)",
+        _handshakes_agree,
+    ),
+    (
+        (
+            "Sessions, car requires signing: completed with the limit restored, "
+            "one schedule added and that one removed"
+        ),
+        "sessions_signed.completed_one_add_one_removal_fraction",
+        "= 100 %",
+        lambda v: v == 1.0,
+    ),
+    (
+        "Sessions, car requires signing: duplicate schedules",
+        "sessions_signed.duplicate_schedules",
+        "= 0",
+        _zero,
+    ),
+    (
+        "Sessions, car requires signing: unsigned (REST) commands",
+        "sessions_signed.rest_commands",
+        "= 0",
+        _zero,
+    ),
+    (
+        "Sessions, car requires signing: handshakes counted by the integration",
+        "sessions_signed.handshakes",
+        "= the car's (> 0)",
+        _handshakes_agree,
     ),
     (
         "Soak: every needed session planned (sessions not planned)",
@@ -457,6 +526,15 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _usd3(value: float | None) -> str:
+    """USD to a tenth of a cent (a command costs $0.001)."""
+    return "-" if value is None else f"${value:,.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def month_table(doc: dict[str, Any]) -> list[str]:
     """Return the month's table, one column per policy."""
     policies = doc["month"]["policies"]
@@ -482,12 +560,24 @@ def month_table(doc: dict[str, Any]) -> list[str]:
             f"{p['token_refreshes']} / {p['calls_with_expired_token']} / {p['reauths']}"
         )
 
+    def handshakes(p: dict[str, Any]) -> str:
+        if (s := p.get("signing")) is None:
+            return "-"
+        return f"{s['handshakes']['simulator']} ({_usd3(s['cost_usd_handshakes'])})"
+
+    def fleet_status(p: dict[str, Any]) -> str:
+        if (s := p.get("signing")) is None:
+            return "-"
+        return f"{s['fleet_status_requests']} ({_usd3(s['cost_usd_fleet_status'])})"
+
     return [
         "| per 30 days | " + " | ".join(POLICIES[n] for n in names) + " |",
         "|---" * (len(names) + 1) + "|",
         row("State checks", lambda p: _num(p["calls"]["state_check"])),
         row("Data requests", lambda p: _num(p["calls"]["data"])),
-        row("Commands", lambda p: _num(p["calls"]["command"])),
+        row("Commands (handshakes included)", lambda p: _num(p["calls"]["command"])),
+        row("of which signing handshakes (cost)", handshakes),
+        row("`fleet_status` requests, in data (cost)", fleet_status),
         row(
             "Wake-ups (outside sessions)",
             lambda p: f"{p['wakes']} ({p['wakes_outside_sessions']})",
@@ -672,32 +762,7 @@ def token_table(doc: dict[str, Any]) -> list[str]:
 
 def other_tables(doc: dict[str, Any]) -> list[str]:
     """Return the sessions, planner and footprint tables."""
-    lines: list[str] = []
-    if s := doc["sessions"]:
-        lateness = s["send_lateness_s"]["max"]
-        lines += [
-            "| special charging sessions | result |",
-            "|---|---|",
-            (
-                f"| Sessions, restarts injected (crashes mid-request) | {s['sessions']}, "
-                f"{s['restarts']} ({s['crashes_mid_request']}) |"
-            ),
-            (
-                f"| Completed with the original limit restored | "
-                f"{s['completed_with_limit_restored']} / {s['sessions']} "
-                f"({s['completed_with_limit_restored_fraction']:.0%}) |"
-            ),
-            (
-                f"| Duplicate schedules / schedules left on the car | "
-                f"{s['duplicate_schedules']} / {s['schedules_left_on_car']} |"
-            ),
-            (
-                f"| Send-trigger lateness, max (simulated s) | "
-                f"{_num(lateness, 3)} (over {s['send_lateness_sessions']} sends "
-                "not delayed by downtime) |"
-            ),
-            "",
-        ]
+    lines = sessions_table(doc)
     lines += soak_table(doc)
     if p := doc["planner"]:
         lines += [
@@ -727,6 +792,102 @@ def other_tables(doc: dict[str, Any]) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+SESSION_VARIANTS = {
+    "sessions": "REST commands",
+    "sessions_signed": "car requires signing (signed in process)",
+}
+
+
+def sessions_table(doc: dict[str, Any]) -> list[str]:
+    """Return the sessions-with-restarts table, one column per variant."""
+    runs = {key: doc[key] for key in SESSION_VARIANTS if doc.get(key)}
+    if not runs:
+        return []
+
+    def row(label: str, cell: Callable[[dict[str, Any]], str]) -> str:
+        return "| " + label + " | " + " | ".join(cell(s) for s in runs.values()) + " |"
+
+    def clean(s: dict[str, Any]) -> str:
+        if "completed_one_add_one_removal" not in s:
+            return "-"
+        removed = s["schedule_removals"]
+        return (
+            f"{s['completed_one_add_one_removal']} / {s['sessions']} "
+            f"(removed by the car {removed['by_car']}, "
+            f"by a command {removed['by_command']})"
+        )
+
+    def commands(s: dict[str, Any]) -> str:
+        if "rest_commands" not in s:
+            return _num(s["commands"])
+        signed = s["commands"] - s["rest_commands"]
+        return f"{s['rest_commands']} / {signed} / {s['commands_billed']}"
+
+    def handshakes(s: dict[str, Any]) -> str:
+        if (h := s.get("handshakes")) is None:
+            return "-"
+        per = s["handshakes_per_session"]
+        return f"{h['counted']} / {h['simulator']} ({per['mean']:.2f}, {per['max']})"
+
+    def cost(s: dict[str, Any]) -> str:
+        if (c := s.get("cost_usd")) is None:
+            return "-"
+        return f"{_usd(c['sessions'])} ({_usd3(c['per_session'])})"
+
+    def handshake_cost(s: dict[str, Any]) -> str:
+        if (c := s.get("cost_usd")) is None:
+            return "-"
+        return f"{_usd3(c['handshakes'])} ({_pct(c['handshake_share_of_sessions'])})"
+
+    return [
+        (
+            "Special charging sessions: one a day for 200 days, 0-2 restarts each "
+            "(reloads, downtime over the send or the cleanup, crashes before or "
+            "after a request); both columns draw the same sessions and restarts. "
+            "Signed, a restart makes the next command open a new session with "
+            "the car (a handshake, billed as a command); without one, the "
+            "session of the day before is reused."
+        ),
+        "",
+        "| special charging sessions | "
+        + " | ".join(SESSION_VARIANTS[key] for key in runs)
+        + " |",
+        "|---" * (len(runs) + 1) + "|",
+        row(
+            "Sessions, restarts injected (crashes mid-request)",
+            lambda s: f"{s['sessions']}, {s['restarts']} ({s['crashes_mid_request']})",
+        ),
+        row(
+            "Completed with the original limit restored",
+            lambda s: (
+                f"{s['completed_with_limit_restored']} / {s['sessions']} "
+                f"({s['completed_with_limit_restored_fraction']:.0%})"
+            ),
+        ),
+        row("… and with one schedule added and that one removed", clean),
+        row(
+            "Duplicate schedules / schedules left on the car",
+            lambda s: f"{s['duplicate_schedules']} / {s['schedules_left_on_car']}",
+        ),
+        row(
+            "Send-trigger lateness, max (simulated s)",
+            lambda s: (
+                f"{_num(s['send_lateness_s']['max'], 3)} (over "
+                f"{s['send_lateness_sessions']} sends not delayed by downtime)"
+            ),
+        ),
+        row("Commands: REST / signed / billed (handshakes included)", commands),
+        row(
+            "Handshakes: counted by the integration / answered by the car "
+            "(per session: mean, max)",
+            handshakes,
+        ),
+        row("Cost of the sessions' send and cleanup (per session)", cost),
+        row("Handshakes' cost (share of the sessions' cost)", handshake_cost),
+        "",
+    ]
 
 
 def _reasons(counts: dict[str, int]) -> str:
@@ -850,7 +1011,12 @@ def must_lines(doc: dict[str, Any]) -> list[str]:
     lines = ["| must | value | holds |", "|---|---|---|"]
     for m in doc["musts"]:
         value = m["value"]
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            shown = f"{value:.3f}"
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{key} {item}" for key, item in value.items())
+        else:
+            shown = str(value)
         lines.append(
             f"| {m['name']} {m['must']} | {shown} | {'yes' if m['ok'] else '**NO**'} |"
         )
@@ -871,6 +1037,18 @@ def markdown(doc: dict[str, Any]) -> str:
         (
             "Month: the reference commuter profile, 30 simulated days, 8 h access "
             "tokens, costs at Tesla's 2025 prices before the $10 monthly credit."
+            + (
+                " The last column is the scout with a car that takes signed "
+                "commands only, signed in process with the installation's key "
+                "(registered and paired); a handshake opens a session with the "
+                "car and is billed as a command; `fleet_status` (is the key "
+                "paired?) is asked at setup and once a day, billed as data. "
+                "Home Assistant does not restart in this month and the simulated "
+                "car does not reboot, so one session with the car serves the "
+                "month; restarts cost a handshake each (sessions below)."
+                if "scout_signed" in doc["month"]["policies"]
+                else ""
+            )
         ),
         "",
         *month_table(doc),
@@ -915,7 +1093,7 @@ def chart(doc: dict[str, Any], path: Path) -> None:
     policies = doc["month"]["policies"]
     series = {
         name: policies[name]["cost_per_day_usd"]
-        for name in POLICIES
+        for name in CHART_POLICIES
         if name in policies
     }
     width, height = 1000, 560
