@@ -379,11 +379,13 @@ def explain(core: dict[str, Any], model: dict[str, Any]) -> list[str]:
     notes: list[str] = []
     own = core["own"]
     setup = own["setup_requests"]
-    if checks := setup.get("get_vehicle", {}).get("requests", 0):
+    checks = setup.get("get_vehicle", {}).get("requests", 0)
+    difference = core["calls"]["state_check"] - model["calls"]["state_check"]
+    if checks and difference > 0:
         notes.append(
             "Core's first refresh at setup checks the state (GET /api/1/vehicles/"
             "{vin}) after the product list; the model reuses the product list's "
-            f"state for its first cycle ({checks} state check more for core)"
+            f"state for its first cycle ({difference} state check more for core)"
         )
     if own["pre2021"]:
         notes.append(
