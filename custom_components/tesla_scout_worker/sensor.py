@@ -413,7 +413,7 @@ class SessionSensor(SensorEntity):
 
 
 class CommandPathSensor(SensorEntity):
-    """How commands can reach a car now: proxy, unsigned or signing required."""
+    """How commands reach a car now: signed, proxy, unsigned, key not paired, ..."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
