@@ -88,7 +88,3 @@ class PairingRecord:
             "not_accepted": sorted(self.not_accepted),
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
         }
-
-    async def async_remove(self) -> None:
-        """Delete the stored record (the entry is removed)."""
-        await self._store.async_remove()

@@ -37,7 +37,29 @@ from .signing import ISSUE_KEY_NOT_PAIRED, CommandPath, pairing_link
 QR_CODE = "qr_code"
 
 
-class RestoreCarFlow(RepairsFlow):
+class _EntryRepairFlow(RepairsFlow):
+    """A repair flow of one config entry: its loaded entry, its issue's words."""
+
+    _entry_id: str
+
+    def _loaded_entry(self) -> TeslaConfigEntry | None:
+        """Return the entry when it is loaded (None otherwise)."""
+        entry: TeslaConfigEntry | None = self.hass.config_entries.async_get_entry(
+            self._entry_id
+        )
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return None
+        return entry
+
+    def _placeholders(self) -> dict[str, str]:
+        """Return the issue's placeholders (the car, what is left, the link)."""
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        if issue is None or issue.translation_placeholders is None:
+            return {}
+        return dict(issue.translation_placeholders)
+
+
+class RestoreCarFlow(_EntryRepairFlow):
     """Restore now: run the session's cleanup once more."""
 
     def __init__(self, entry_id: str, session_id: str) -> None:
@@ -61,10 +83,8 @@ class RestoreCarFlow(RepairsFlow):
                 data_schema=probatio.Schema({}),
                 description_placeholders=self._placeholders(),
             )
-        entry: TeslaConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._entry_id
-        )
-        if entry is None or entry.state is not ConfigEntryState.LOADED:
+        entry = self._loaded_entry()
+        if entry is None:
             return self.async_abort(reason="entry_not_loaded")
         try:
             await entry.runtime_data.sessions.async_restore(self._session_id)
@@ -73,13 +93,6 @@ class RestoreCarFlow(RepairsFlow):
                 reason="restore_failed", description_placeholders={"error": str(err)}
             )
         return self.async_create_entry(data={})
-
-    def _placeholders(self) -> dict[str, str]:
-        """Return the issue's placeholders (the car, what is left)."""
-        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
-        if issue is None or issue.translation_placeholders is None:
-            return {}
-        return dict(issue.translation_placeholders)
 
 
 class RegisterAppFlow(RepairsFlow):
@@ -147,21 +160,13 @@ class RegisterAppFlow(RepairsFlow):
         return AppCredentials(tesla.client_id, tesla.client_secret, tesla.token_url)
 
 
-class PairKeyFlow(RepairsFlow):
+class PairKeyFlow(_EntryRepairFlow):
     """Show the pairing link and its QR code; ask Tesla when the owner is done."""
 
     def __init__(self, entry_id: str, device_id: str) -> None:
         """Initialize for one car of one config entry."""
         self._entry_id = entry_id
         self._device_id = device_id
-
-    def _loaded_entry(self) -> TeslaConfigEntry | None:
-        entry: TeslaConfigEntry | None = self.hass.config_entries.async_get_entry(
-            self._entry_id
-        )
-        if entry is None or entry.state is not ConfigEntryState.LOADED:
-            return None
-        return entry
 
     def _vin(self) -> str | None:
         device = dr.async_get(self.hass).async_get(self._device_id)
@@ -242,7 +247,7 @@ class PairKeyFlow(RepairsFlow):
             }
         )
         placeholders = {
-            **self._issue_placeholders(),
+            **self._placeholders(),
             "link": link,
             "key_url": public_key_url(domain),
             "public_key": policy.key.public_pem.strip() if policy.key else "-",
@@ -253,12 +258,6 @@ class PairKeyFlow(RepairsFlow):
             errors=errors,
             description_placeholders=placeholders,
         )
-
-    def _issue_placeholders(self) -> dict[str, str]:
-        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
-        if issue is None or issue.translation_placeholders is None:
-            return {}
-        return dict(issue.translation_placeholders)
 
 
 async def async_create_fix_flow(

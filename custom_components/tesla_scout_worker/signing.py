@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 SIGNING_REQUIRED: Final = "required"
 """The vehicle list's command_signing of a car that needs signed commands."""
 SIGNING_ALLOWED: Final = "allowed"
-SIGNING_OFF: Final = "off"
 ISSUE_SIGNING_REQUIRED: Final = "signing_required"
 ISSUE_KEY_NOT_PAIRED: Final = "key_not_paired"
 ISSUE_KEY_NOT_ACCEPTED: Final = "key_not_accepted"
@@ -388,44 +387,54 @@ class SigningPolicy:
 
     @callback
     def _async_raise_issue(self, vin: str, kind: str) -> str:
-        vehicle = self.vehicles[vin]  # only known cars can need signing
-        issue_id = self._issue_id(vin, kind)
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=True,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=kind,
-            translation_placeholders={"vehicle": vehicle.name},
-            data={"entry_id": self.entry.entry_id},
+        """Open the issue that no command can be signed for the car."""
+        return self._async_create_issue(
+            vin, kind, translation_key=kind, fixable=False, placeholders={}
         )
-        return issue_id
 
     @callback
     def _async_raise_pairing_issue(self, vin: str) -> str:
         """Open the fixable issue that shows the pairing link and its QR code."""
-        vehicle = self.vehicles[vin]
-        device_id = self._device_id(vin)
-        issue_id = f"{ISSUE_KEY_NOT_PAIRED}_{device_id}"
         domain = self.entry.data.get(CONF_DOMAIN)
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=True,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
+        return self._async_create_issue(
+            vin,
+            ISSUE_KEY_NOT_PAIRED,
             translation_key=(
                 ISSUE_KEY_NOT_ACCEPTED
                 if vin in self.not_accepted
                 else ISSUE_KEY_NOT_PAIRED
             ),
-            translation_placeholders={
-                "vehicle": vehicle.name,
-                "link": pairing_link(domain) if domain else pairing_link("<domain>"),
-            },
+            fixable=True,
+            placeholders={"link": pairing_link(domain or "<domain>")},
+        )
+
+    @callback
+    def _async_create_issue(
+        self,
+        vin: str,
+        kind: str,
+        *,
+        translation_key: str,
+        fixable: bool,
+        placeholders: dict[str, str],
+    ) -> str:
+        """Create (or update) the car's issue ``kind``; named by its device.
+
+        A fixable issue is fixed through a flow that asks Tesla again, so it
+        is not kept across restarts (the pairing is asked anew); the others are.
+        """
+        vehicle = self.vehicles[vin]  # only known cars can need signing
+        device_id = self._device_id(vin)
+        issue_id = f"{kind}_{device_id}"
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=fixable,
+            is_persistent=not fixable,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=translation_key,
+            translation_placeholders={"vehicle": vehicle.name, **placeholders},
             data={"entry_id": self.entry.entry_id, "device_id": device_id},
         )
         return issue_id
