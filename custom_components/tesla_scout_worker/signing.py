@@ -308,7 +308,7 @@ class SigningPolicy:
         vehicle = self.vehicles.get(vin)
         name = "A car" if vehicle is None else vehicle.name
         LOGGER.warning("%s does not accept the key that signs its commands", name)
-        listed = await self._async_fleet_status([vin])
+        listed = await self._async_fleet_status([vin]) or {}
         if listed.get(vin):
             self.not_accepted.add(vin)
         self.paired[vin] = listed.get(vin, False)
@@ -324,10 +324,7 @@ class SigningPolicy:
         vins = self._signing_vins()
         if self.proxy or not self.client.can_sign or not vins:
             return
-        try:
-            answer = await self.client.async_fleet_status(vins)
-        except FleetError as err:
-            LOGGER.debug("Could not ask Tesla which cars know the key: %s", err)
+        if (answer := await self._async_fleet_status(vins)) is None:
             return
         self.record.answered(answer, dt_util.utcnow())
         self.async_update()
@@ -339,12 +336,13 @@ class SigningPolicy:
         self.record.save()
         await self.async_check_pairing()
 
-    async def _async_fleet_status(self, vins: list[str]) -> dict[str, bool]:
+    async def _async_fleet_status(self, vins: list[str]) -> dict[str, bool] | None:
+        """Return Tesla's answer about the key per car; None when it gave none."""
         try:
             return await self.client.async_fleet_status(vins)
         except FleetError as err:
             LOGGER.debug("Could not ask Tesla which cars know the key: %s", err)
-            return {}
+            return None
 
     @callback
     def async_update(self) -> None:
