@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from tesla_fleet_sim import Simulator
 
+from .common import press_force_update
 from .scout_common import CAR, VIN, WORK, advance, state
 
 pytestmark = pytest.mark.usefixtures("scout")
@@ -43,6 +44,7 @@ async def test_tracker_follows_the_car(
     car.drive_to(WORK, timedelta(minutes=30))
     await advance(hass, freezer, timedelta(minutes=31))
     assert state(hass, TRACKER) == "not_home"
+    await press_force_update(hass, CAR)  # where the parked car is now
     tracker = hass.states.get(TRACKER)
     assert tracker is not None
     assert tracker.attributes["latitude"] == pytest.approx(car.latitude, abs=1e-6)

@@ -207,5 +207,21 @@ def test_next_interval_uses_habits_only_when_asked() -> None:
     assert next_interval(SETTINGS, away, habits=habits, now=now) == habit_wait(
         SETTINGS, habits, Place.AWAY, now
     )
-    online = Observation(state="online", at_home=True)
+    online = Observation(state="online", at_home=True, stayed_awake=True)
     assert next_interval(SETTINGS, online, habits=habits, now=now) == SETTINGS.idle
+
+
+def test_expected_stay() -> None:
+    """The mean time to the next departure under the learnt hazard."""
+    habits = commuter()
+    # Home at 18:00: the night and the morning until 07:30, about 13.5 h.
+    evening = habits.expected_stay(Place.HOME, at(21, 18))
+    assert timedelta(hours=11) < evening < timedelta(hours=15)
+    # Home at 07:00: leaving within the hour.
+    morning = habits.expected_stay(Place.HOME, at(21, 7))
+    assert morning < timedelta(hours=2)
+    # A car that never leaves stays the whole horizon.
+    never = Habits()
+    for row in never.stays[Place.HOME]:
+        row[:] = [1000.0] * len(row)
+    assert never.expected_stay(Place.HOME, at(0, 12)) > timedelta(hours=23)

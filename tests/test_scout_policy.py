@@ -25,6 +25,7 @@ from custom_components.tesla_scout_worker.scout_policy import (
     SHORTEST_DRIVE,
     SHORTEST_WAIT,
     SLEEP_TIMER,
+    UNSEEN_COST,
     Activity,
     Observation,
     PollSettings,
@@ -36,6 +37,7 @@ from custom_components.tesla_scout_worker.scout_policy import (
     home_lead,
     is_driving,
     next_interval,
+    unseen_cost,
 )
 from custom_components.tesla_scout_worker.time_of_day import time_to_minutes
 from custom_components.tesla_scout_worker.vehicle_data import (
@@ -60,7 +62,22 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     [
         (Observation(state="asleep"), timedelta(minutes=60)),
         (Observation(state="offline"), timedelta(minutes=60)),
-        (Observation(state="online"), timedelta(minutes=30)),
+        # Parked online: checked once its sleep timer ran out, before a drive
+        # made meanwhile (at least SHORTEST_DRIVE) and the timer after it end.
+        (Observation(state="online"), SLEEP_TIMER + SHORTEST_DRIVE),
+        (Observation(state="online", at_home=True), SLEEP_TIMER + SHORTEST_DRIVE),
+        # Away, 20 km from home: the drive home takes at least 12 min.
+        (
+            Observation(state="online", at_home=False, distance_home_km=20),
+            SLEEP_TIMER + timedelta(minutes=12),
+        ),
+        # Too far to be home within idle: idle.
+        (
+            Observation(state="online", at_home=False, distance_home_km=100),
+            timedelta(minutes=30),
+        ),
+        # Awake again at the same place: something keeps it so; idle.
+        (Observation(state="online", stayed_awake=True), timedelta(minutes=30)),
         (Observation(state="online", charging=True), timedelta(minutes=30)),
         (Observation(state="online", driving=True), timedelta(minutes=30)),
         # 20 km at 60 km/h: ETA 20 min, check again after 10.
@@ -253,6 +270,21 @@ def test_an_unknown_place_is_watched_at_the_cost_of_home() -> None:
 def test_the_wait_is_never_shorter_than_the_shortest() -> None:
     """However likely a departure, SHORTEST_WAIT at least."""
     assert habit_wait(HABITS, steady(50.0), Place.HOME, MONDAY_NOON) == SHORTEST_WAIT
+
+
+def test_an_unseen_arrival_costs_the_stay_at_home() -> None:
+    """A car that came home unseen is believed away for its stay at home."""
+    evening = datetime(2025, 6, 2, 21, 0, tzinfo=UTC)
+    habits = Habits()  # the prior: departures from home are rare at night
+    assert unseen_cost(habits, Place.HOME, evening) == UNSEEN_COST[Place.HOME]
+    night = unseen_cost(habits, Place.AWAY, evening)
+    assert night == habits.expected_stay(Place.HOME, evening)
+    assert night > UNSEEN_COST[Place.AWAY]
+    # Where the car leaves home soon after, the assumed cost is the floor.
+    assert unseen_cost(steady(5.0), Place.AWAY, evening) == UNSEEN_COST[Place.AWAY]
+    # So a car asleep near home in the evening is watched more closely.
+    near = habit_wait(HABITS, habits, Place.AWAY, evening, distance_home_km=2)
+    assert near <= SHORTEST_DRIVE + SLEEP_TIMER
 
 
 def test_idle_is_longer_than_the_sleep_timer() -> None:
@@ -487,6 +519,59 @@ def test_build_driving_home_uses_the_previous_sample() -> None:
         home=HOME,
     )
     assert not away.heading_home  # farther, and pointing away
+
+
+def test_stayed_awake() -> None:
+    """Parked online, unmoved, at two checks in a row: something keeps it awake."""
+    first = build_vehicle_data(
+        state="online", now=NOW, payload=payload(), previous=None, home=HOME
+    )
+    assert not first.stayed_awake
+    later = NOW + timedelta(minutes=18)
+    again = build_vehicle_data(
+        state="online", now=later, payload=payload(), previous=first, home=HOME
+    )
+    assert again.stayed_awake
+    assert again.observation().stayed_awake
+    moved = build_vehicle_data(
+        state="online",
+        now=later,
+        payload=payload(lat=DEFAULT_WORK.lat, lon=DEFAULT_WORK.lon),
+        previous=first,
+        home=HOME,
+    )
+    assert not moved.stayed_awake
+    charging = build_vehicle_data(
+        state="online",
+        now=NOW,
+        payload=payload(charging_state="Charging"),
+        previous=None,
+        home=HOME,
+    )
+    after_charge = build_vehicle_data(
+        state="online", now=later, payload=payload(), previous=charging, home=HOME
+    )
+    assert not after_charge.stayed_awake  # the charge kept it awake; now over
+    asleep = build_vehicle_data(
+        state="asleep", now=later, payload=None, previous=first, home=HOME
+    )
+    assert not asleep.stayed_awake
+    driving = build_vehicle_data(
+        state="online",
+        now=later,
+        payload=payload(shift_state="D", speed=20),
+        previous=first,
+        home=HOME,
+    )
+    assert not driving.stayed_awake
+    nowhere = build_vehicle_data(
+        state="online",
+        now=later,
+        payload={"charge_state": {}},
+        previous=first,
+        home=HOME,
+    )
+    assert not nowhere.stayed_awake
 
 
 def test_vehicle_data_observation() -> None:

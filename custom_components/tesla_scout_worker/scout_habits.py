@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+import math
 from typing import Any, Final
 
 from .geo import distance_km
@@ -45,6 +46,8 @@ PRIOR_HOURS: Final = 4.0
 """Weight, in hours seen resting, of the prior against what all days taught."""
 WEEKDAY_HOURS: Final = 2.0
 """Weight, in hours, of all days' rate against one weekday's own."""
+STAY_HORIZON: Final = timedelta(hours=24)
+"""expected_stay looks this far ahead."""
 DAY_START: Final = 5 * 60
 DAY_END: Final = 22 * 60
 
@@ -186,6 +189,25 @@ class Habits:
         # Rates per quarter (counts and hours of one quarter), then per hour.
         pooled = (all_n + prior * PRIOR_HOURS / 4) / (all_h + PRIOR_HOURS / 4)
         return (mine_n + pooled * WEEKDAY_HOURS / 4) / (mine_h + WEEKDAY_HOURS / 4)
+
+    def expected_stay(self, place: Place, start: datetime) -> timedelta:
+        """Return how long a car resting at ``place`` from ``start`` stays there.
+
+        The mean time to its next departure under the learnt hazard, counted
+        quarter by quarter up to STAY_HORIZON (a car that arrives home late in
+        the evening usually stays the night).
+        """
+        survival, stay = 1.0, 0.0
+        quarter = SLOT_MINUTES / 60
+        moment = start
+        for _ in range(int(STAY_HORIZON / timedelta(minutes=SLOT_MINUTES))):
+            rate = max(self.rate(place, moment), 1e-9)
+            leaving = math.exp(-rate * quarter)
+            # The time spent in this quarter: the integral of the survival.
+            stay += survival * (1 - leaving) / rate
+            survival *= leaving
+            moment += timedelta(minutes=SLOT_MINUTES)
+        return timedelta(hours=stay)
 
     @property
     def learnt_hours(self) -> float:

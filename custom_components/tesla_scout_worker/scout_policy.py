@@ -47,9 +47,11 @@ UNSEEN_COST: Final[Mapping[Place, timedelta]] = {
     Place.HOME: timedelta(hours=2),
     Place.AWAY: timedelta(hours=4),
 }
-"""What a departure no check saw online costs: the car is believed where it
-is not until it drives again, about the length of the stay that follows (an
-errand after leaving home, an evening or a night at home after coming back)."""
+"""What a departure no check saw online costs at least: the car is believed
+where it is not until it drives again, about the length of the stay that
+follows (an errand after leaving home; after coming back, the stay at home,
+which unseen_cost learns: a car that comes home in the evening usually stays
+the night)."""
 FINAL_APPROACH = timedelta(minutes=5)
 """A car driving home this close to its arrival is checked at the ETA, not
 at half of it: a check that finds it still on the road sets the next one."""
@@ -102,6 +104,9 @@ class Observation:
     driving: bool = False
     heading_home: bool = False
     charging: bool = False
+    stayed_awake: bool = False
+    """The previous check, too, found the car parked online at the same place
+    (not charging): something keeps it awake (Sentry Mode, climate, ...)."""
     distance_home_km: float | None = None
     speed_kmh: float | None = None
     at_home: bool | None = None
@@ -139,8 +144,10 @@ def next_interval(
       where the car is too far to be home sooner, see home_lead);
     * driving inside the home zone (leaving): LEAVING_WAIT;
     * driving elsewhere: idle, or longer where it is too far to be home sooner;
-    * charging or parked online: idle (longer than the car's sleep timer, so
-      a parked car can fall asleep between two checks);
+    * parked online: just after the car's sleep timer (see settle_wait), so
+      it can fall asleep first and a drive home or away made meanwhile is
+      still seen online; idle if it stayed awake since the previous check;
+    * charging: idle (longer than the car's sleep timer);
     * asleep or offline: by the car's habits (see habit_wait) when they are
       given with the local time ``now`` and the habit interval is set;
       otherwise asleep.
@@ -167,8 +174,27 @@ def next_interval(
                 now,
                 distance_home_km=seen.distance_home_km,
             )
+        case Activity.PARKED if not seen.stayed_awake:
+            return min(settings.idle, settle_wait(seen.at_home, seen.distance_home_km))
         case _:
             return settings.idle
+
+
+def settle_wait(at_home: bool | None, distance_home_km: float | None) -> timedelta:
+    """Return when to check a car just seen parked online.
+
+    A car that stays falls asleep SLEEP_TIMER after the read (the check then
+    costs a state check and keeps nothing awake). A car that sets off stays
+    online during its drive and SLEEP_TIMER after it, so a check this soon
+    still sees a departure, and an arrival home from away (the drive home is
+    at least home_lead of the distance). A longer wait could miss both: a
+    car that drives home and falls asleep there in between would be believed
+    away until it drives again.
+    """
+    drive = SHORTEST_DRIVE
+    if at_home is False:
+        drive = max(drive, home_lead(distance_home_km))
+    return SLEEP_TIMER + drive
 
 
 def _place(at_home: bool | None) -> Place | None:
@@ -204,7 +230,7 @@ def habit_wait(
     home_lead of ``distance_home_km`` if longer). A check still sees the car
     online, and sets the belief right, until SLEEP_TIMER after that drive; a
     departure older than that is seen only when the car drives again and
-    costs UNSEEN_COST.
+    costs unseen_cost.
 
     The expected cost of the departures since ``now`` (the integral of the
     departure rate times that cost) grows with the wait; the check is due
@@ -229,7 +255,7 @@ def habit_wait(
         lead = round(drive.total_seconds() / 60)
     window = round((drive + SLEEP_TIMER).total_seconds() / 60)
     # Where the car is not known, nothing is believed wrongly: the cheaper cost.
-    unseen = min(UNSEEN_COST[p] for p in places).total_seconds() / 60
+    unseen = min(unseen_cost(habits, p, now) for p in places).total_seconds() / 60
     rates: dict[int, float] = {}
     # Prefix sums over the minutes k < m of rate_k and k * rate_k: a departure
     # in minute k is (m - k - 0.5) minutes old at a check after m minutes.
@@ -251,6 +277,21 @@ def habit_wait(
         if cost >= budget:
             return max(timedelta(minutes=minute), SHORTEST_WAIT)
     return longest
+
+
+def unseen_cost(habits: Habits, place: Place, now: datetime) -> timedelta:
+    """Return what a departure from ``place`` that no check saw costs.
+
+    The car is believed at ``place`` until it drives again: for the stay at
+    the other place that follows. After coming home that is the learnt stay
+    at home (the night, after an evening errand). After leaving home it is
+    an errand, UNSEEN_COST: where a car is rarely away, the stay away the
+    habits would tell is mostly their prior's, which would make every night
+    at home costly to watch.
+    """
+    if place is Place.HOME:
+        return UNSEEN_COST[Place.HOME]
+    return max(UNSEEN_COST[Place.AWAY], habits.expected_stay(Place.HOME, now))
 
 
 def backoff(current: timedelta | None, retry_after: float) -> timedelta:

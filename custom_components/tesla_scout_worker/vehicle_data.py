@@ -18,6 +18,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_HOME_ZONE, DEFAULT_HOME_ZONE
 from .geo import bearing_deg, distance_km, mph_to_kmh
+from .scout_habits import MOVED_KM
 from .scout_policy import Observation, VehicleState, heading_home, is_driving
 
 DEFAULT_ZONE_RADIUS_M: Final = 100.0
@@ -58,6 +59,7 @@ class VehicleData:
     charging: bool | None = None
     driving: bool = False
     heading_home: bool = False
+    stayed_awake: bool = False
     speed_kmh: float | None = None
     next_update: datetime | None = None
     restored: bool = False
@@ -99,6 +101,7 @@ class VehicleData:
             driving=self.driving,
             heading_home=self.heading_home,
             charging=bool(self.charging),
+            stayed_awake=self.stayed_awake,
             distance_home_km=self.distance_home_km,
             speed_kmh=self.speed_kmh,
             at_home=self.at_home,
@@ -174,7 +177,23 @@ def build_vehicle_data(
             heading=_number(drive.get("heading")),
             bearing_home=bearing_deg(*data.location, home.latitude, home.longitude),
         )
+    data.stayed_awake = _stayed_awake(data, previous)
     return data
+
+
+def _stayed_awake(data: VehicleData, previous: VehicleData | None) -> bool:
+    """Whether this and the previous check found the car parked online, unmoved.
+
+    A car that was charging at the previous check does not count: charging
+    kept it awake, and it falls asleep once the charge is over.
+    """
+    if previous is None or not (data.fresh and previous.fresh):
+        return False
+    if data.driving or previous.driving or previous.charging:
+        return False
+    if data.location is None or previous.location is None:
+        return False
+    return distance_km(*data.location, *previous.location) <= MOVED_KM
 
 
 def home_zone(hass: HomeAssistant, options: Mapping[str, Any]) -> HomeZone | None:
