@@ -774,6 +774,7 @@ def home_state_error(
     truth: bool = True
     belief: bool | None = None
     wrong = unknown = 0.0
+    believed_home = 0.0  # truth away, belief home: a departure not yet seen
     spans: list[tuple[float, datetime]] = []
     cursor = start
     for at, kind, value in [*changes, (end, 2, False)]:
@@ -783,6 +784,8 @@ def home_state_error(
             unknown += span
         elif belief != truth:
             wrong += span
+            if belief:
+                believed_home += span
             if spans and spans[-1][1] + timedelta(seconds=spans[-1][0]) == cursor:
                 spans[-1] = (spans[-1][0] + span, spans[-1][1])
             elif span > 0:
@@ -796,6 +799,10 @@ def home_state_error(
     return {
         "wrong_minutes": round(wrong / SECONDS_PER_MINUTE, 1),
         "unknown_minutes": round(unknown / SECONDS_PER_MINUTE, 1),
+        "wrong_believed_home_minutes": round(believed_home / SECONDS_PER_MINUTE, 1),
+        "wrong_believed_away_minutes": round(
+            (wrong - believed_home) / SECONDS_PER_MINUTE, 1
+        ),
         "longest_wrong": [
             {"from": local_iso(at), "minutes": round(seconds / SECONDS_PER_MINUTE, 1)}
             for seconds, at in longest

@@ -16,6 +16,7 @@ import math
 import os
 from pathlib import Path
 import platform
+import statistics
 import subprocess
 import sys
 from typing import Any
@@ -140,6 +141,7 @@ def collect(wall_seconds: float | None) -> dict[str, Any]:
             "policies": month,
             "profiles": profiles,
             "tradeoff": tradeoff(profiles),
+            "other_months": other_months(),
         },
         "token_storm": token_storm,
         "ha_core": {
@@ -254,6 +256,43 @@ def _point(minutes: int, run: dict[str, Any]) -> dict[str, Any]:
         "departures_unseen": run["arrival"]["departure_unseen"],
         "awake_hours_by_polling": round(run["awake_minutes_by_polling"] / 60, 2),
     }
+
+
+def other_months() -> dict[str, list[dict[str, Any]]]:
+    """Return, per profile, each other month's scout and 10-min poll results."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind in PROFILE_NAMES:
+        rows = []
+        for path in BENCH_DIR.glob(f"month_seed_*_{kind}_scout.json.tmp"):
+            name = path.name.removesuffix(".json.tmp")
+            seed = name.removeprefix("month_seed_").split("_")[0]
+            scout = read_fragment(name)
+            core = read_fragment(f"month_seed_{seed}_{kind}_fixed_10min")
+            if scout is None or core is None:
+                continue
+            rows.append(
+                {
+                    "seed": int(seed),
+                    "home_wrong_hours": round(
+                        scout["home_state"]["wrong_minutes"] / 60, 2
+                    ),
+                    "core_home_wrong_hours": round(
+                        core["home_state"]["wrong_minutes"] / 60, 2
+                    ),
+                    "arrival_p95_min": scout["arrival"]["p95_min"],
+                    "arrivals_missed": scout["arrival"]["missed"],
+                    "departures_unseen": scout["arrival"]["departure_unseen"],
+                    "cost_usd": scout["cost_usd"]["state_checks_billed"],
+                    "core_cost_usd": core["cost_usd"]["state_checks_billed"],
+                    "awake_hours_by_polling": round(
+                        scout["awake_minutes_by_polling"] / 60, 2
+                    ),
+                    "goals": goals({"scout": scout, "fixed_10min": core}),
+                }
+            )
+        if rows:
+            found[kind] = sorted(rows, key=lambda r: r["seed"])
+    return found
 
 
 def tradeoff(profiles: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -723,6 +762,61 @@ def tradeoff_table(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+OTHER_MONTH_GOALS = {
+    "wrong": "wrong <= 5 h",
+    "p95": "p95 <= 10 min",
+    "cost": "cost <= 1/4",
+    "awake": "awake <= 5 h",
+    "wakes": "0 wakes",
+}
+
+
+def other_months_table(doc: dict[str, Any]) -> list[str]:
+    """Return the other months per profile: means, the worst, goals held."""
+    months = doc["month"].get("other_months") or {}
+    if not months:
+        return []
+    seeds = sorted({r["seed"] for rows in months.values() for r in rows})
+    lines = [
+        "",
+        (
+            f"Other months (seeds {', '.join(map(str, seeds))} of each profile's "
+            "random generator; the policy was tuned on the month above), scout "
+            "without trigger against the 10-min poll, reads keep the car awake:"
+        ),
+        "",
+        (
+            "| profile | *at home* wrong (h): mean / worst (10-min poll: mean) "
+            "| arrival p95, worst (min) | arrivals missed / departures unseen "
+            "| cost billed, mean (share of the poll's, worst) "
+            "| awake by polling, worst (h) | months meeting each goal |"
+        ),
+        "|---" * 7 + "|",
+    ]
+    for kind, rows in months.items():
+        n = len(rows)
+        held = ", ".join(
+            f"{label} {sum(1 for r in rows if r['goals'].get(key))}/{n}"
+            for key, label in OTHER_MONTH_GOALS.items()
+        )
+        worst_share = max(r["cost_usd"] / r["core_cost_usd"] for r in rows)
+        p95 = [r["arrival_p95_min"] for r in rows if r["arrival_p95_min"] is not None]
+        lines.append(
+            f"| {PROFILE_NAMES[kind]} "
+            f"| {statistics.mean(r['home_wrong_hours'] for r in rows):.1f} / "
+            f"{max(r['home_wrong_hours'] for r in rows):.1f} "
+            f"({statistics.mean(r['core_home_wrong_hours'] for r in rows):.1f}) "
+            f"| {_num(max(p95) if p95 else None, 1)} "
+            f"| {sum(r['arrivals_missed'] for r in rows)} / "
+            f"{sum(r['departures_unseen'] for r in rows)} "
+            f"| {_usd(statistics.mean(r['cost_usd'] for r in rows))} "
+            f"({worst_share:.0%}) "
+            f"| {max(r['awake_hours_by_polling'] for r in rows):.1f} "
+            f"| {held} |"
+        )
+    return lines
+
+
 def token_table(doc: dict[str, Any]) -> list[str]:
     """Return the token storm table."""
     storm = doc["token_storm"]
@@ -1065,6 +1159,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "The issue's goals (scout without trigger unless said):",
         "",
         *goal_table(doc),
+        *other_months_table(doc),
         *tradeoff_table(doc),
         "",
         *token_table(doc),
