@@ -564,7 +564,7 @@ class Profile:
         """Return a simulator with the month's drives scripted."""
         sim = Simulator(self.config(), clock=clock)
         for drive in self.drives():
-            place = {} if drive.to is None else {"location": drive.to}
+            place: dict[str, Any] = {} if drive.to is None else {"location": drive.to}
             sim.schedule_event(
                 drive.at,
                 drive.action,
@@ -760,7 +760,7 @@ def home_state_error(
     home_states: Sequence[tuple[datetime, bool]],
     start: datetime,
     end: datetime,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Minutes the policy's "at home" was wrong, and unknown, over the run.
 
     The truth starts at home and changes at every departure and arrival.
