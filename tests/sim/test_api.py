@@ -18,6 +18,7 @@ from tesla_fleet_api.exceptions import (
     RateLimited,
     VehicleOffline,
 )
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 
 from tesla_fleet_sim import (
     DEFAULT_HOME,
@@ -25,6 +26,7 @@ from tesla_fleet_sim import (
     AccountConfig,
     ClientConfig,
     RunningSimulator,
+    SimClock,
     SimConfig,
     Simulator,
     VehicleConfig,
@@ -40,7 +42,9 @@ ENDPOINTS = [
 ]
 
 
-async def test_vehicle_list_and_summary(car_api, fleet) -> None:
+async def test_vehicle_list_and_summary(
+    car_api: VehicleFleet[TeslaFleetApi], fleet: TeslaFleetApi
+) -> None:
     listing = await car_api.list()
     assert listing["count"] == 1
     [summary] = listing["response"]
@@ -66,7 +70,9 @@ async def test_vehicle_list_and_summary(car_api, fleet) -> None:
     assert products["response"] == [summary]
 
 
-async def test_vehicle_data_payload(car_api, sim) -> None:
+async def test_vehicle_data_payload(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     data = (await car_api.vehicle_data(ENDPOINTS))["response"]
     assert data["vin"] == DEFAULT_VIN
     assert data["state"] == "online"
@@ -99,7 +105,7 @@ async def test_vehicle_data_payload(car_api, sim) -> None:
     assert "climate_state" not in data
 
 
-async def test_vehicle_data_sections(car_api) -> None:
+async def test_vehicle_data_sections(car_api: VehicleFleet[TeslaFleetApi]) -> None:
     data = (await car_api.vehicle_data())["response"]
     assert {
         "charge_state",
@@ -118,7 +124,9 @@ async def test_vehicle_data_sections(car_api) -> None:
     assert data["drive_state"]["latitude"] == DEFAULT_HOME.lat
 
 
-async def test_charging_payload(car_api, sim, clock) -> None:
+async def test_charging_payload(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     car = sim.vehicle()
     car.plug_in()
     clock.advance(timedelta(minutes=30))
@@ -140,7 +148,9 @@ async def test_charging_payload(car_api, sim, clock) -> None:
     assert charge["time_to_full_charge"] == 0
 
 
-async def test_drive_payload(car_api, sim, clock) -> None:
+async def test_drive_payload(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     sim.vehicle().drive_to_work(timedelta(minutes=20))
     clock.advance(timedelta(minutes=5))
     data = (await car_api.vehicle_data(["drive_state", "vehicle_state"]))["response"]
@@ -150,7 +160,9 @@ async def test_drive_payload(car_api, sim, clock) -> None:
     assert data["vehicle_state"]["is_user_present"] is True
 
 
-async def test_asleep_gives_408_and_polling_keeps_awake(car_api, sim, clock) -> None:
+async def test_asleep_gives_408_and_polling_keeps_awake(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     for _ in range(6):
         clock.advance(timedelta(minutes=10))
         await car_api.vehicle_data(["charge_state"])
@@ -171,7 +183,7 @@ async def test_asleep_gives_408_and_polling_keeps_awake(car_api, sim, clock) -> 
 
 
 async def test_polling_lets_the_car_sleep_when_reads_do_not_keep_it_awake(
-    car_api, sim, clock
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
 ) -> None:
     """With data_keeps_awake off a read answers but the sleep timer runs on."""
     sim.config.data_keeps_awake = False
@@ -185,7 +197,9 @@ async def test_polling_lets_the_car_sleep_when_reads_do_not_keep_it_awake(
     assert sim.api_requests("data")[-1].status == 408
 
 
-async def test_wake_up(car_api, sim, clock) -> None:
+async def test_wake_up(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     sim.vehicle().fall_asleep()
     delay = sim.config.wake_delay_for(DEFAULT_VIN, 1)
     assert timedelta(seconds=10) <= delay <= timedelta(seconds=30)
@@ -202,14 +216,18 @@ async def test_wake_up(car_api, sim, clock) -> None:
     assert sim.ledger.counts["wake"] == 2
 
 
-async def test_commands_need_an_online_car(car_api, sim) -> None:
+async def test_commands_need_an_online_car(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     sim.vehicle().fall_asleep()
     with pytest.raises(VehicleOffline):
         await car_api.set_charge_limit(70)
     assert sim.ledger.counts["command"] == 1
 
 
-async def test_set_charge_limit_and_amps(car_api, sim) -> None:
+async def test_set_charge_limit_and_amps(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     assert await car_api.set_charge_limit(90) == {
         "response": {"result": True, "reason": ""}
     }
@@ -239,7 +257,9 @@ async def test_set_charge_limit_and_amps(car_api, sim) -> None:
     assert (await car_api.flash_lights())["response"]["result"] is True
 
 
-async def test_charge_schedules_round_trip(car_api, sim) -> None:
+async def test_charge_schedules_round_trip(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     added = await car_api.add_charge_schedule(
         days_of_week="Weekdays",
         enabled=True,
@@ -276,7 +296,9 @@ async def test_charge_schedules_round_trip(car_api, sim) -> None:
     assert sim.vehicle().charge_schedules == []
 
 
-async def test_bad_schedule_parameters(car_api, sim) -> None:
+async def test_bad_schedule_parameters(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     with pytest.raises(InvalidRequest):
         await car_api.add_charge_schedule(
             days_of_week="Someday", enabled=True, lat=0, lon=0, start_time=60
@@ -287,13 +309,19 @@ async def test_bad_schedule_parameters(car_api, sim) -> None:
     assert bad_time["response"]["result"] is False
 
 
-async def test_schedule_commands_raw(session, server, tokens, sim) -> None:
+async def test_schedule_commands_raw(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+    sim: Simulator,
+) -> None:
     url = f"{server.url}/api/1/vehicles/{DEFAULT_VIN}/command/"
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
 
     async def post(name: str, body: Any = None) -> dict[str, Any]:
         async with session.post(url + name, json=body, headers=headers) as resp:
-            return await resp.json()
+            data: dict[str, Any] = await resp.json()
+            return data
 
     assert (await post("add_charge_schedule", {"enabled": True}))["response"] == {
         "result": False,
@@ -341,7 +369,9 @@ async def test_schedule_commands_raw(session, server, tokens, sim) -> None:
     }
 
 
-async def test_scheduled_departure_via_library(car_api, sim) -> None:
+async def test_scheduled_departure_via_library(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     result = await car_api.set_scheduled_departure(
         enable=True,
         departure_time=450,
@@ -355,7 +385,9 @@ async def test_scheduled_departure_via_library(car_api, sim) -> None:
     assert charge["off_peak_hours_end_time"] == 360
 
 
-async def test_legacy_schedule_payload(car_api, sim) -> None:
+async def test_legacy_schedule_payload(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     await car_api.set_scheduled_charging(enable=True, time=23 * 60)
     sim.vehicle().plug_in()
     charge = (await car_api.vehicle_data(["charge_state"]))["response"]["charge_state"]
@@ -365,12 +397,14 @@ async def test_legacy_schedule_payload(car_api, sim) -> None:
     assert charge["charging_state"] == "Stopped"
 
 
-async def test_unknown_command(car_api) -> None:
+async def test_unknown_command(car_api: VehicleFleet[TeslaFleetApi]) -> None:
     with pytest.raises(InvalidCommand):
         await car_api.remote_boombox(1)
 
 
-async def test_expired_token_is_401_and_recorded(car_api, sim, clock) -> None:
+async def test_expired_token_is_401_and_recorded(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     clock.advance(timedelta(hours=8))
     with pytest.raises(OAuthExpired):
         await car_api.vehicle()
@@ -380,7 +414,9 @@ async def test_expired_token_is_401_and_recorded(car_api, sim, clock) -> None:
     assert record.error == "token expired (401)"
 
 
-async def test_invalid_tokens(session, server, sim) -> None:
+async def test_invalid_tokens(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     url = f"{server.url}/api/1/vehicles"
     for header in (
         None,
@@ -399,7 +435,9 @@ async def test_invalid_tokens(session, server, sim) -> None:
     assert all(not r.expired for r in sim.api_requests())
 
 
-async def test_wrong_region_is_421(clock, session) -> None:
+async def test_wrong_region_is_421(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     config = SimConfig(accounts=[AccountConfig(region="na")])
     sim = Simulator(config, clock)
     tokens = sim.issue_tokens()
@@ -421,7 +459,7 @@ async def test_wrong_region_is_421(clock, session) -> None:
         }
 
 
-async def test_user_endpoints(fleet, server) -> None:
+async def test_user_endpoints(fleet: TeslaFleetApi, server: RunningSimulator) -> None:
     region = await fleet.user.region()
     assert region == {
         "response": {"region": "eu", "fleet_api_base_url": f"{server.url}/eu"}
@@ -431,7 +469,9 @@ async def test_user_endpoints(fleet, server) -> None:
     assert await fleet.status() == "ok"
 
 
-async def test_find_server_with_library(session, server, tokens) -> None:
+async def test_find_server_with_library(
+    session: aiohttp.ClientSession, server: RunningSimulator, tokens: dict[str, Any]
+) -> None:
     api = TeslaFleetApi(session, access_token=tokens["access_token"], server=server.url)
     base = (await api.user.region())["response"]["fleet_api_base_url"]
     assert base == f"{server.url}/eu"
@@ -439,7 +479,7 @@ async def test_find_server_with_library(session, server, tokens) -> None:
     assert (await regional.products())["count"] == 1
 
 
-async def test_unknown_vin_and_endpoint(fleet, sim) -> None:
+async def test_unknown_vin_and_endpoint(fleet: TeslaFleetApi, sim: Simulator) -> None:
     with pytest.raises(NotFound):
         await fleet.vehicles.createFleet("5YJ3E7EB0KF999999").vehicle()
     with pytest.raises(NotFound):
@@ -447,7 +487,9 @@ async def test_unknown_vin_and_endpoint(fleet, sim) -> None:
     assert sim.api_requests()[-1].category == "data"
 
 
-async def test_other_accounts_vehicle_is_404(clock, session) -> None:
+async def test_other_accounts_vehicle_is_404(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     second = VehicleConfig(vin="5YJ3E7EB0KF000002")
     config = SimConfig(
         accounts=[AccountConfig(), AccountConfig(sub="acct-2", vehicles=[second])]
@@ -465,7 +507,7 @@ async def test_other_accounts_vehicle_is_404(clock, session) -> None:
         )
 
 
-async def test_scopes(clock, session) -> None:
+async def test_scopes(clock: SimClock, session: aiohttp.ClientSession) -> None:
     client = ClientConfig(scopes=("openid", "offline_access", "vehicle_charging_cmds"))
     sim = Simulator(SimConfig(clients=[client]), clock)
     tokens = sim.issue_tokens()
@@ -482,7 +524,9 @@ async def test_scopes(clock, session) -> None:
         assert (await car.wake_up())["response"]["state"] == "online"
 
 
-async def test_location_needs_scope(clock, session) -> None:
+async def test_location_needs_scope(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     client = ClientConfig(scopes=("openid", "vehicle_device_data"))
     sim = Simulator(SimConfig(clients=[client]), clock)
     tokens = sim.issue_tokens()
@@ -503,7 +547,9 @@ async def test_location_needs_scope(clock, session) -> None:
         assert "latitude" not in data["response"]["drive_state"]
 
 
-async def test_wake_needs_a_vehicle_scope(clock, session) -> None:
+async def test_wake_needs_a_vehicle_scope(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     client = ClientConfig(scopes=("openid", "user_data"))
     sim = Simulator(SimConfig(clients=[client]), clock)
     tokens = sim.issue_tokens()
@@ -515,7 +561,9 @@ async def test_wake_needs_a_vehicle_scope(clock, session) -> None:
             await api.vehicles.createFleet(DEFAULT_VIN).wake_up()
 
 
-async def test_rate_limit_429(car_api, sim, clock) -> None:
+async def test_rate_limit_429(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     for _ in range(60):
         await car_api.vehicle_data(["charge_state"])
         clock.advance(timedelta(milliseconds=500))
@@ -530,7 +578,9 @@ async def test_rate_limit_429(car_api, sim, clock) -> None:
     await car_api.vehicle_data(["charge_state"])
 
 
-async def test_wake_rate_limit(car_api, sim) -> None:
+async def test_wake_rate_limit(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     for _ in range(3):
         await car_api.wake_up()
     with pytest.raises(RateLimited):
@@ -540,7 +590,12 @@ async def test_wake_rate_limit(car_api, sim) -> None:
         await car_api.vehicle()
 
 
-async def test_command_rate_limit_headers(session, server, tokens, sim) -> None:
+async def test_command_rate_limit_headers(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+    sim: Simulator,
+) -> None:
     sim.config.rate_limits.command = 1
     url = f"{server.url}/api/1/vehicles/{DEFAULT_VIN}/command/honk_horn"
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -553,7 +608,9 @@ async def test_command_rate_limit_headers(session, server, tokens, sim) -> None:
         assert resp.headers["RateLimit-Remaining"] == "0"
 
 
-async def test_post_to_list_is_404(session, server, tokens) -> None:
+async def test_post_to_list_is_404(
+    session: aiohttp.ClientSession, server: RunningSimulator, tokens: dict[str, Any]
+) -> None:
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     async with session.post(f"{server.url}/api/1/vehicles", headers=headers) as resp:
         assert resp.status == 404

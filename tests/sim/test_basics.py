@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 import json
+from pathlib import Path
 import time
 
 import pytest
@@ -70,7 +71,7 @@ def test_ensure_utc() -> None:
         ensure_utc(datetime(2025, 1, 1))  # noqa: DTZ001
 
 
-def test_config_from_dict_and_file(tmp_path) -> None:
+def test_config_from_dict_and_file(tmp_path: Path) -> None:
     data = {
         "server_region": "na",
         "sleep_after": 600,

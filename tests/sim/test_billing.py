@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import aiohttp
 import pytest
+from tesla_fleet_api import TeslaFleetApi
 from tesla_fleet_api.exceptions import RateLimited, ServiceUnavailable, VehicleOffline
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 
-from tesla_fleet_sim import DEFAULT_VIN, Ledger, SimConfig, Simulator, running_simulator
+from tesla_fleet_sim import (
+    DEFAULT_VIN,
+    Ledger,
+    RunningSimulator,
+    SimClock,
+    SimConfig,
+    Simulator,
+    running_simulator,
+)
 from tesla_fleet_sim.billing import is_billable
 
 
-async def test_counts_and_prices(car_api, sim, session, server, tokens) -> None:
+async def test_counts_and_prices(
+    car_api: VehicleFleet[TeslaFleetApi],
+    sim: Simulator,
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+) -> None:
     for _ in range(3):
         await car_api.vehicle_data(["charge_state"])
     await car_api.set_charge_limit(70)
@@ -52,7 +70,9 @@ async def test_counts_and_prices(car_api, sim, session, server, tokens) -> None:
     assert all(r.billed for r in sim.api_requests())
 
 
-async def test_408_and_429_billed_5xx_not(car_api, sim) -> None:
+async def test_408_and_429_billed_5xx_not(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator
+) -> None:
     sim.vehicle().fall_asleep()
     with pytest.raises(VehicleOffline):
         await car_api.vehicle_data()
@@ -68,7 +88,9 @@ async def test_408_and_429_billed_5xx_not(car_api, sim) -> None:
     assert sim.api_requests("wake")[0].status == 429
 
 
-async def test_state_checks_free_but_counted(clock, session) -> None:
+async def test_state_checks_free_but_counted(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     sim = Simulator(SimConfig(bill_state_checks=False), clock)
     tokens = sim.issue_tokens()
     async with running_simulator(sim) as server:
@@ -95,14 +117,16 @@ def test_ledger_reset_and_unknown_status() -> None:
     assert not is_billable(500)
 
 
-def test_reset_accounting(sim) -> None:
+def test_reset_accounting(sim: Simulator) -> None:
     sim.ledger.record("wake", DEFAULT_VIN, 200)
     sim.reset_accounting()
     assert sim.ledger.cost_usd() == 0
     assert sim.requests == []
 
 
-async def test_unauthorized_billing_switch(car_api, sim, clock) -> None:
+async def test_unauthorized_billing_switch(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, clock: SimClock
+) -> None:
     from tesla_fleet_api.exceptions import OAuthExpired
 
     clock.advance(timedelta(hours=9))

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from tesla_fleet_api import TeslaFleetApi
 from tesla_fleet_api.exceptions import OAuthExpired, VehicleOffline
 
+from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import DEFAULT_VIN, SimClock, Simulator, running_simulator
 
 
-async def test_follows_frozen_time(hass, freezer) -> None:
+async def test_follows_frozen_time(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
     from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
     freezer.move_to("2025-03-03 12:00:00+00:00")

@@ -46,7 +46,7 @@ T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
         ("Weekdays,Sat", WEEKDAYS | SATURDAY),
     ],
 )
-def test_parse_days(value, expected) -> None:
+def test_parse_days(value: str, expected: int) -> None:
     """The names tesla-http-proxy accepts, in any case, comma separated."""
     assert parse_days_of_week(value) == expected
 
@@ -55,7 +55,7 @@ def test_parse_days(value, expected) -> None:
     "value",
     ["tue", "Thu", "thur", "daily", "weekends", "Funday", "127", "", "Monday;Friday"],
 )
-def test_parse_days_errors(value) -> None:
+def test_parse_days_errors(value: str) -> None:
     """What the proxy refuses: its error names the day."""
     with pytest.raises(ValueError, match="unrecognized day name"):
         parse_days_of_week(value)

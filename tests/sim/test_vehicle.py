@@ -40,7 +40,7 @@ def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
 
 
-def test_defaults(sim) -> None:
+def test_defaults(sim: Simulator) -> None:
     car = sim.vehicle()
     assert car.vin == "5YJ3E7EB0KF000001"
     assert car.state == "online"
@@ -64,7 +64,7 @@ def test_defaults(sim) -> None:
     assert sim.vehicles == [car]
 
 
-def test_falls_asleep_exactly_after_idle(sim, clock) -> None:
+def test_falls_asleep_exactly_after_idle(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     clock.advance(minutes(15) - timedelta(seconds=1))
     assert car.state == "online"
@@ -76,7 +76,7 @@ def test_falls_asleep_exactly_after_idle(sim, clock) -> None:
     assert car.sleep_count == 1
 
 
-def test_activity_keeps_it_awake(sim, clock) -> None:
+def test_activity_keeps_it_awake(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     for _ in range(8):
         clock.advance(minutes(10))
@@ -89,7 +89,7 @@ def test_activity_keeps_it_awake(sim, clock) -> None:
     assert car.note_activity() is False
 
 
-def test_wake_delay(sim, clock) -> None:
+def test_wake_delay(sim: Simulator, clock: SimClock) -> None:
     """Strict default: asleep for 10-30 s after wake_up, drawn per wake-up."""
     car = sim.vehicle()
     delay = sim.config.wake_delay_for(car.vin, 1)
@@ -126,7 +126,7 @@ def test_wake_delays_are_deterministic_per_seed() -> None:
     assert inverted.wake_delay_for(DEFAULT_VIN, 1) == timedelta(seconds=20)
 
 
-def test_fixed_wake_delay_is_lenient(clock) -> None:
+def test_fixed_wake_delay_is_lenient(clock: SimClock) -> None:
     """A fixed wake_delay (here 10 s) replaces the drawn one."""
     sim = Simulator(SimConfig(wake_delay=timedelta(seconds=10)), clock)
     car = sim.vehicle()
@@ -136,7 +136,7 @@ def test_fixed_wake_delay_is_lenient(clock) -> None:
     assert car.state == "online"
 
 
-def test_zero_wake_delay_wakes_immediately(clock) -> None:
+def test_zero_wake_delay_wakes_immediately(clock: SimClock) -> None:
     sim = Simulator(SimConfig(wake_delay=timedelta(0)), clock)
     car = sim.vehicle()
     car.fall_asleep()
@@ -144,7 +144,7 @@ def test_zero_wake_delay_wakes_immediately(clock) -> None:
     assert car.state == "online"
 
 
-def test_offline_car_ignores_wake(sim, clock) -> None:
+def test_offline_car_ignores_wake(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.go_offline()
     car.request_wake()
@@ -156,7 +156,7 @@ def test_offline_car_ignores_wake(sim, clock) -> None:
     assert car.self_wake_count == 1
 
 
-def test_cannot_sleep_while_driving_or_charging(sim) -> None:
+def test_cannot_sleep_while_driving_or_charging(sim: Simulator) -> None:
     car = sim.vehicle()
     car.drive_to_work(minutes(20))
     with pytest.raises(SimulationError):
@@ -167,7 +167,7 @@ def test_cannot_sleep_while_driving_or_charging(sim) -> None:
         car.drive_home(timedelta(0))
 
 
-def test_drive_interpolates_and_arrives(sim, clock) -> None:
+def test_drive_interpolates_and_arrives(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.fall_asleep()
     car.drive_to_work(minutes(30))
@@ -196,7 +196,7 @@ def test_drive_interpolates_and_arrives(sim, clock) -> None:
     assert car.awake_seconds == 45 * 60
 
 
-def test_redirect_mid_drive(sim, clock) -> None:
+def test_redirect_mid_drive(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.drive_to_work(minutes(20))
     clock.advance(minutes(10))
@@ -208,7 +208,7 @@ def test_redirect_mid_drive(sim, clock) -> None:
     assert car.odometer_km == pytest.approx(12345 + km, rel=1e-3)
 
 
-def test_battery_does_not_go_negative(sim, clock) -> None:
+def test_battery_does_not_go_negative(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.set_battery(0.5)
     car.drive_to(Location(53.2, 21.0), timedelta(hours=1))
@@ -216,7 +216,9 @@ def test_battery_does_not_go_negative(sim, clock) -> None:
     assert car.battery_level == 0
 
 
-def test_drive_home_plugs_in_and_charges_to_limit(sim, clock) -> None:
+def test_drive_home_plugs_in_and_charges_to_limit(
+    sim: Simulator, clock: SimClock
+) -> None:
     car = sim.vehicle()
     car.drive_to_work(minutes(1))  # a short hop so the drive home starts at work
     clock.advance(minutes(1))
@@ -246,7 +248,7 @@ def test_drive_home_plugs_in_and_charges_to_limit(sim, clock) -> None:
     assert car.state == "asleep"
 
 
-def test_plugged_in_at_start_charges(clock) -> None:
+def test_plugged_in_at_start_charges(clock: SimClock) -> None:
     config = SimConfig(
         accounts=[AccountConfig(vehicles=[VehicleConfig(plugged_in=True)])]
     )
@@ -254,7 +256,7 @@ def test_plugged_in_at_start_charges(clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_unplug_stops_and_wakes(sim, clock) -> None:
+def test_unplug_stops_and_wakes(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.plug_in()
     car.plug_in()  # already plugged: nothing changes
@@ -270,7 +272,7 @@ def test_unplug_stops_and_wakes(sim, clock) -> None:
     assert car.state == "asleep"  # not plugged: nothing happened
 
 
-def test_manual_charge_commands(sim, clock) -> None:
+def test_manual_charge_commands(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     assert car.start_charging() == (False, "not_plugged_in")
     assert car.stop_charging() == (False, "not_charging")
@@ -284,7 +286,7 @@ def test_manual_charge_commands(sim, clock) -> None:
     assert car.start_charging() == (False, "complete")
 
 
-def test_charge_limit(sim, clock) -> None:
+def test_charge_limit(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     assert car.set_charge_limit(49) == (False, "invalid charge limit")
     assert car.set_charge_limit(101) == (False, "invalid charge limit")
@@ -300,7 +302,7 @@ def test_charge_limit(sim, clock) -> None:
     assert car.charging_state == "Complete"
 
 
-def test_charging_amps(sim, clock) -> None:
+def test_charging_amps(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.plug_in()
     assert car.set_charging_amps(6) == (True, "")
@@ -314,7 +316,7 @@ def test_charging_amps(sim, clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_grid_power_cut(sim, clock) -> None:
+def test_grid_power_cut(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.plug_in()
     car.set_grid_power(False)
@@ -326,7 +328,7 @@ def test_grid_power_cut(sim, clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_charge_starting_period(clock) -> None:
+def test_charge_starting_period(clock: SimClock) -> None:
     sim = Simulator(SimConfig(charge_starting_period=timedelta(seconds=5)), clock)
     car = sim.vehicle()
     car.plug_in()
@@ -344,7 +346,7 @@ def schedule(**kwargs: object) -> ChargeSchedule:
     return ChargeSchedule(**(base | kwargs))  # type: ignore[arg-type]
 
 
-def test_one_time_schedule_starts_and_stops(sim, clock) -> None:
+def test_one_time_schedule_starts_and_stops(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     clock.set(local(18))
     car.plug_in()
@@ -380,7 +382,7 @@ def test_one_time_schedule_starts_and_stops(sim, clock) -> None:
     assert car.state == "asleep"
 
 
-def test_one_time_schedule_stops_at_limit(sim, clock) -> None:
+def test_one_time_schedule_stops_at_limit(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.set_battery(75)
     clock.set(local(20))
@@ -403,7 +405,7 @@ def test_one_time_schedule_stops_at_limit(sim, clock) -> None:
     assert car.charge_schedules == []
 
 
-def test_plug_in_inside_window_charges(sim, clock) -> None:
+def test_plug_in_inside_window_charges(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     clock.set(local(22, 30))
     car.add_charge_schedule(
@@ -417,7 +419,7 @@ def test_plug_in_inside_window_charges(sim, clock) -> None:
     assert car.charging_state == "Complete"
 
 
-def test_recurring_start_only_schedule(sim, clock) -> None:
+def test_recurring_start_only_schedule(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.add_charge_schedule(
         schedule(start_enabled=True, start_time=60, days_of_week=WEEKDAYS)
@@ -433,7 +435,7 @@ def test_recurring_start_only_schedule(sim, clock) -> None:
     assert len(car.charge_schedules) == 1  # recurring schedules stay
 
 
-def test_weekend_days_skipped(sim, clock) -> None:
+def test_weekend_days_skipped(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     clock.set(local(12, day=8))  # Saturday
     car.add_charge_schedule(
@@ -446,7 +448,7 @@ def test_weekend_days_skipped(sim, clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_end_only_schedule_charges_until_end(sim, clock) -> None:
+def test_end_only_schedule_charges_until_end(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     clock.set(local(20))
     car.add_charge_schedule(schedule(end_enabled=True, end_time=21 * 60))
@@ -457,7 +459,7 @@ def test_end_only_schedule_charges_until_end(sim, clock) -> None:
     assert car.battery_level == pytest.approx(50 + RATE_PER_HOUR)
 
 
-def test_schedule_elsewhere_does_not_apply(sim, clock) -> None:
+def test_schedule_elsewhere_does_not_apply(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.add_charge_schedule(
         schedule(
@@ -474,7 +476,7 @@ def test_schedule_elsewhere_does_not_apply(sim, clock) -> None:
     assert car.charging_state == "Stopped"
 
 
-def test_schedule_radius_can_be_disabled(clock) -> None:
+def test_schedule_radius_can_be_disabled(clock: SimClock) -> None:
     car = Simulator(SimConfig(schedule_radius_m=None), clock).vehicle()
     car.add_charge_schedule(
         schedule(start_enabled=True, start_time=60, latitude=0, longitude=0)
@@ -483,7 +485,9 @@ def test_schedule_radius_can_be_disabled(clock) -> None:
     assert car.charging_state == "Stopped"
 
 
-def test_adding_schedule_pauses_and_removing_resumes(sim, clock) -> None:
+def test_adding_schedule_pauses_and_removing_resumes(
+    sim: Simulator, clock: SimClock
+) -> None:
     car = sim.vehicle()
     car.plug_in()
     assert car.charging_state == "Charging"
@@ -494,7 +498,7 @@ def test_adding_schedule_pauses_and_removing_resumes(sim, clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_disabled_schedule_is_ignored(sim, clock) -> None:
+def test_disabled_schedule_is_ignored(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.add_charge_schedule(
         schedule(id=3, start_enabled=True, start_time=120, enabled=False)
@@ -503,7 +507,7 @@ def test_disabled_schedule_is_ignored(sim, clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_manual_start_survives_schedule_end(sim, clock) -> None:
+def test_manual_start_survives_schedule_end(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     clock.set(local(20))
     car.add_charge_schedule(schedule(end_enabled=True, end_time=21 * 60))
@@ -514,7 +518,7 @@ def test_manual_start_survives_schedule_end(sim, clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_replace_schedule_and_limit(sim) -> None:
+def test_replace_schedule_and_limit(sim: Simulator) -> None:
     car = sim.vehicle()
     for n in range(10):
         assert car.add_charge_schedule(
@@ -532,7 +536,7 @@ def test_replace_schedule_and_limit(sim) -> None:
     assert [s["start_time"] for s in car.charge_schedules if s["id"] == 5] == [90]
 
 
-def test_new_schedule_ids_are_unique(sim) -> None:
+def test_new_schedule_ids_are_unique(sim: Simulator) -> None:
     car = sim.vehicle()
     car.add_charge_schedule(schedule(start_enabled=True, start_time=60))
     car.add_charge_schedule(schedule(start_enabled=True, start_time=90))
@@ -540,7 +544,7 @@ def test_new_schedule_ids_are_unique(sim) -> None:
     assert ids[1] == ids[0] + 1
 
 
-def test_legacy_scheduled_charging(sim, clock) -> None:
+def test_legacy_scheduled_charging(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.set_scheduled_charging(True, 23 * 60)
     assert car.scheduled_charging == {"enabled": True, "time": 23 * 60}
@@ -555,7 +559,7 @@ def test_legacy_scheduled_charging(sim, clock) -> None:
     assert car.snapshot().scheduled_charging_mode == "Off"
 
 
-def test_scheduled_departure_is_stored(sim) -> None:
+def test_scheduled_departure_is_stored(sim: Simulator) -> None:
     car = sim.vehicle()
     settings = {
         "enable": True,
@@ -567,7 +571,7 @@ def test_scheduled_departure_is_stored(sim) -> None:
     assert car.snapshot().scheduled_charging_mode == "DepartBy"
 
 
-def test_dst_change_keeps_local_times(clock) -> None:
+def test_dst_change_keeps_local_times(clock: SimClock) -> None:
     clock.set(datetime(2025, 3, 29, 12, 0, tzinfo=UTC))
     sim = Simulator(clock=clock)
     car = sim.vehicle()
@@ -584,7 +588,7 @@ def test_dst_change_keeps_local_times(clock) -> None:
     assert car.charging_state == "Charging"
 
 
-def test_to_dict(sim, clock) -> None:
+def test_to_dict(sim: Simulator, clock: SimClock) -> None:
     car = sim.vehicle()
     car.fall_asleep()
     car.request_wake()
@@ -595,7 +599,7 @@ def test_to_dict(sim, clock) -> None:
     assert data["asleep_since"] == START.isoformat()
 
 
-def test_follow_clock(clock) -> None:
+def test_follow_clock(clock: SimClock) -> None:
     readings = [START]
     sim = Simulator(clock=SimClock.follow(lambda: readings[-1]))
     car = sim.vehicle()
