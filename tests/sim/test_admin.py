@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 import logging
 from typing import Any
 
 import aiohttp
 import pytest
+from tesla_fleet_api import TeslaFleetApi
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 
-from tesla_fleet_sim import DEFAULT_VIN, SimClock, Simulator, running_simulator
+from tesla_fleet_sim import (
+    DEFAULT_VIN,
+    RunningSimulator,
+    SimClock,
+    Simulator,
+    SimVehicle,
+    running_simulator,
+)
 from tesla_fleet_sim.server import mask_path
 
 from .conftest import START
@@ -22,7 +32,12 @@ async def post(
         return resp.status, await resp.json()
 
 
-async def test_state(session, server, sim, car_api) -> None:
+async def test_state(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    car_api: VehicleFleet[TeslaFleetApi],
+) -> None:
     await car_api.vehicle()
     await car_api.vehicle_data()
     async with session.get(f"{server.url}/_sim/state") as resp:
@@ -51,7 +66,9 @@ async def test_state(session, server, sim, car_api) -> None:
     assert len(sim.requests) == 2
 
 
-async def test_clock(session, server, sim) -> None:
+async def test_clock(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     status, body = await post(
         session, f"{server.url}/_sim/clock", {"advance_seconds": 60}
     )
@@ -72,7 +89,7 @@ async def test_clock(session, server, sim) -> None:
     assert status == 400
 
 
-async def test_clock_is_manual_only(session) -> None:
+async def test_clock_is_manual_only(session: aiohttp.ClientSession) -> None:
     sim = Simulator(clock=SimClock.real())
     async with running_simulator(sim) as server:
         status, body = await post(
@@ -100,7 +117,13 @@ async def test_clock_is_manual_only(session) -> None:
         ({"action": "grid_power", "available": False}, lambda car: True),
     ],
 )
-async def test_vehicle_actions(session, server, sim, body, check) -> None:
+async def test_vehicle_actions(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    body: dict[str, Any],
+    check: Callable[[SimVehicle], bool],
+) -> None:
     status, result = await post(
         session, f"{server.url}/_sim/vehicles/{DEFAULT_VIN}", body
     )
@@ -109,7 +132,9 @@ async def test_vehicle_actions(session, server, sim, body, check) -> None:
     assert check(sim.vehicle())
 
 
-async def test_vehicle_action_errors(session, server) -> None:
+async def test_vehicle_action_errors(
+    session: aiohttp.ClientSession, server: RunningSimulator
+) -> None:
     url = f"{server.url}/_sim/vehicles/{DEFAULT_VIN}"
     status, _ = await post(
         session, f"{server.url}/_sim/vehicles/NOPE", {"action": "sleep"}
@@ -127,7 +152,9 @@ async def test_vehicle_action_errors(session, server) -> None:
         assert resp.status == 400
 
 
-async def test_accounts(session, server, sim) -> None:
+async def test_accounts(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     base = f"{server.url}/_sim/accounts"
     status, tokens = await post(session, f"{base}/sim-account-1/tokens")
     assert status == 200
@@ -149,7 +176,12 @@ async def test_accounts(session, server, sim) -> None:
         assert status == 404
 
 
-async def test_faults_and_reset(session, server, sim, car_api) -> None:
+async def test_faults_and_reset(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    car_api: VehicleFleet[TeslaFleetApi],
+) -> None:
     await car_api.vehicle()
     status, body = await post(
         session,
@@ -171,7 +203,12 @@ async def test_faults_and_reset(session, server, sim, car_api) -> None:
     assert sim.requests == []
 
 
-async def test_logs_mask_vins(session, server, car_api, caplog) -> None:
+async def test_logs_mask_vins(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    car_api: VehicleFleet[TeslaFleetApi],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG, logger="tesla_fleet_sim")
     await car_api.vehicle_data()
     async with session.get(f"{server.url}/nowhere") as resp:

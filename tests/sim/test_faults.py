@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import pytest
+from tesla_fleet_api import TeslaFleetApi
 from tesla_fleet_api.exceptions import (
     DeviceUnexpectedResponse,
     InternalServerError,
     RateLimited,
     ServiceUnavailable,
 )
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 
-from tesla_fleet_sim import DEFAULT_CLIENT_ID, Faults, running_simulator
+from tesla_fleet_sim import (
+    DEFAULT_CLIENT_ID,
+    Faults,
+    RunningSimulator,
+    SimClock,
+    Simulator,
+    running_simulator,
+)
 
 
 def refresh_form(token: str) -> dict[str, str]:
@@ -25,7 +35,12 @@ def refresh_form(token: str) -> dict[str, str]:
     }
 
 
-async def test_token_endpoint_status(session, server, sim, tokens) -> None:
+async def test_token_endpoint_status(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    tokens: dict[str, Any],
+) -> None:
     sim.faults.token_endpoint_status = 503
     async with session.post(
         server.token_url, data=refresh_form(tokens["refresh_token"])
@@ -53,7 +68,10 @@ async def test_token_endpoint_status(session, server, sim, tokens) -> None:
 
 
 async def test_token_endpoint_hang_hits_client_timeout(
-    session, server, sim, tokens
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    tokens: dict[str, Any],
 ) -> None:
     sim.faults.token_endpoint_hang = True
     with pytest.raises(asyncio.TimeoutError):
@@ -72,7 +90,12 @@ async def test_token_endpoint_hang_hits_client_timeout(
         assert resp.status == 200
 
 
-async def test_hang_released_when_cleared(session, server, sim, tokens) -> None:
+async def test_hang_released_when_cleared(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    tokens: dict[str, Any],
+) -> None:
     sim.faults.token_endpoint_hang = True
 
     async def call() -> int:
@@ -88,7 +111,12 @@ async def test_hang_released_when_cleared(session, server, sim, tokens) -> None:
     assert await task == 200
 
 
-async def test_hang_ends_when_server_stops(clock, session, sim, tokens) -> None:
+async def test_hang_ends_when_server_stops(
+    clock: SimClock,
+    session: aiohttp.ClientSession,
+    sim: Simulator,
+    tokens: dict[str, Any],
+) -> None:
     sim.faults.token_endpoint_hang = True
     async with running_simulator(sim) as server:
 
@@ -103,7 +131,7 @@ async def test_hang_ends_when_server_stops(clock, session, sim, tokens) -> None:
     assert await task == 503
 
 
-async def test_fail_next(car_api, sim) -> None:
+async def test_fail_next(car_api: VehicleFleet[TeslaFleetApi], sim: Simulator) -> None:
     sim.faults.fail_next("/vehicle_data", 500, count=2)
     for _ in range(2):
         with pytest.raises(InternalServerError):
@@ -112,7 +140,9 @@ async def test_fail_next(car_api, sim) -> None:
     sim.faults.fail_next("vehicle_data", 429)
     with pytest.raises(RateLimited) as err:
         await car_api.vehicle_data()
-    assert err.value.data["after"] == "60"
+    limited = err.value.data
+    assert isinstance(limited, dict)
+    assert limited["after"] == "60"
     sim.faults.fail_next("wake_up", 503, body={"error": "custom"})
     with pytest.raises(ServiceUnavailable) as err2:
         await car_api.wake_up()
@@ -124,12 +154,19 @@ async def test_fail_next(car_api, sim) -> None:
     sim.faults.fail_next("vehicle_data", 540)
     with pytest.raises(DeviceUnexpectedResponse) as err4:
         await car_api.vehicle_data()
-    assert err4.value.data["error"] == "error"
+    unexpected = err4.value.data
+    assert isinstance(unexpected, dict)
+    assert unexpected["error"] == "error"
     assert [r.status for r in sim.api_requests()] == [500, 500, 200, 429, 503, 418, 540]
     assert sim.faults.injected == []
 
 
-async def test_fail_next_on_auth_paths(session, server, sim, tokens) -> None:
+async def test_fail_next_on_auth_paths(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    tokens: dict[str, Any],
+) -> None:
     sim.faults.fail_next("/oauth2/v3/token", 400, body={"error": "invalid_grant"})
     async with session.post(
         server.token_url, data=refresh_form(tokens["refresh_token"])
@@ -140,7 +177,9 @@ async def test_fail_next_on_auth_paths(session, server, sim, tokens) -> None:
         assert resp.status == 500
 
 
-async def test_latency(session, server, sim) -> None:
+async def test_latency(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     sim.faults.latency = 0.2
     started = time.perf_counter()
     async with session.get(f"{server.url}/status") as resp:

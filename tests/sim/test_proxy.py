@@ -16,6 +16,7 @@ from tesla_fleet_sim import (
     DEFAULT_VIN,
     AccountConfig,
     RunningSimulator,
+    SimClock,
     SimConfig,
     Simulator,
     VehicleConfig,
@@ -27,7 +28,7 @@ LEGACY_VIN = "5YJSA1E2XHF000002"
 
 
 @pytest.fixture
-def proxy_sim(clock) -> Simulator:
+def proxy_sim(clock: SimClock) -> Simulator:
     signed = VehicleConfig(command_signing="required", key_paired=True)
     legacy = VehicleConfig(vin=LEGACY_VIN, command_signing="off")
     unpaired = VehicleConfig(vin="7SAYGDEE0PF000003", command_signing="required")
@@ -73,7 +74,9 @@ def command(name: str, vin: str = DEFAULT_VIN) -> str:
     return f"/api/1/vehicles/{vin}/command/{name}"
 
 
-async def test_https_only_with_the_generated_ca(proxied, session) -> None:
+async def test_https_only_with_the_generated_ca(
+    proxied: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
     assert proxied.proxy_url.startswith("https://127.0.0.1:")
     assert proxied.proxy_ca_path.read_text().startswith("-----BEGIN CERTIFICATE-----")
     loop = asyncio.get_running_loop()
@@ -94,7 +97,10 @@ async def test_https_only_with_the_generated_ca(proxied, session) -> None:
 
 
 async def test_signed_command_reaches_a_signing_car(
-    proxied, proxy_sim, session, token
+    proxied: RunningSimulator,
+    proxy_sim: Simulator,
+    session: aiohttp.ClientSession,
+    token: str,
 ) -> None:
     status, body = await send(
         session,
@@ -119,7 +125,9 @@ async def test_signed_command_reaches_a_signing_car(
     }
 
 
-async def test_library_through_the_proxy(proxied, proxy_sim, token) -> None:
+async def test_library_through_the_proxy(
+    proxied: RunningSimulator, proxy_sim: Simulator, token: str
+) -> None:
     context = proxied.proxy_ssl_context()
     connector = aiohttp.TCPConnector(ssl=context)
     async with aiohttp.ClientSession(connector=connector) as client:
@@ -138,7 +146,12 @@ async def test_library_through_the_proxy(proxied, proxy_sim, token) -> None:
     assert stored["days_of_week"] == 16
 
 
-async def test_asleep_and_unpaired_are_500(proxied, proxy_sim, session, token) -> None:
+async def test_asleep_and_unpaired_are_500(
+    proxied: RunningSimulator,
+    proxy_sim: Simulator,
+    session: aiohttp.ClientSession,
+    token: str,
+) -> None:
     proxy_sim.vehicle().fall_asleep()
     status, body = await send(
         session, proxied, "POST", command("charge_start"), token, json={}
@@ -160,7 +173,10 @@ async def test_asleep_and_unpaired_are_500(proxied, proxy_sim, session, token) -
 
 
 async def test_car_without_the_protocol_gets_rest(
-    proxied, proxy_sim, session, token
+    proxied: RunningSimulator,
+    proxy_sim: Simulator,
+    session: aiohttp.ClientSession,
+    token: str,
 ) -> None:
     for _ in range(2):  # the second time the proxy already knows
         status, _ = await send(
@@ -231,14 +247,23 @@ async def test_car_without_the_protocol_gets_rest(
     ],
 )
 async def test_proxy_refusals(
-    proxied, session, token, method, path, body, status, expected
+    proxied: RunningSimulator,
+    session: aiohttp.ClientSession,
+    token: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    expected: dict[str, Any],
 ) -> None:
     got, answer = await send(session, proxied, method, path, token, json=body)
     assert got == status
     assert answer.items() >= expected.items()
 
 
-async def test_unparsable_body(proxied, session, token) -> None:
+async def test_unparsable_body(
+    proxied: RunningSimulator, session: aiohttp.ClientSession, token: str
+) -> None:
     for data in (b"{nope", b"[1]"):
         status, answer = await send(
             session, proxied, "POST", command("charge_start"), token, data=data
@@ -249,7 +274,9 @@ async def test_unparsable_body(proxied, session, token) -> None:
         )
 
 
-async def test_tokens_at_the_proxy(proxied, session) -> None:
+async def test_tokens_at_the_proxy(
+    proxied: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
     status, body = await send(session, proxied, "GET", "/api/1/vehicles", None)
     assert (status, body["error"]) == (403, "client did not provide an OAuth token")
     status, body = await send(session, proxied, "GET", "/api/1/vehicles", "garbage")
@@ -261,7 +288,12 @@ async def test_tokens_at_the_proxy(proxied, session) -> None:
     assert (status, body) == (401, {"error": "invalid_token"})
 
 
-async def test_forwarded_requests(proxied, proxy_sim, session, token) -> None:
+async def test_forwarded_requests(
+    proxied: RunningSimulator,
+    proxy_sim: Simulator,
+    session: aiohttp.ClientSession,
+    token: str,
+) -> None:
     status, body = await send(session, proxied, "GET", "/api/1/vehicles", token)
     assert status == 200
     assert body["count"] == 3
@@ -276,7 +308,7 @@ async def test_forwarded_requests(proxied, proxy_sim, session, token) -> None:
     )
 
 
-async def test_proxy_needs_to_be_asked_for(server) -> None:
+async def test_proxy_needs_to_be_asked_for(server: RunningSimulator) -> None:
     for name in ("proxy_url", "proxy_ca_path"):
         with pytest.raises(RuntimeError):
             getattr(server, name)

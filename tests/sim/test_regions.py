@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 from tesla_fleet_api import TeslaFleetApi
 from tesla_fleet_api.exceptions import Forbidden
@@ -14,6 +15,8 @@ from tesla_fleet_sim import (
     DEFAULT_VIN,
     AccountConfig,
     ClientConfig,
+    RunningSimulator,
+    SimClock,
     SimConfig,
     Simulator,
     running_simulator,
@@ -31,14 +34,20 @@ DOMAIN = "app.example.org"
 
 
 async def call(
-    session: Any, method: str, url: str, token: str | None = None, **kwargs: Any
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str | None = None,
+    **kwargs: Any,
 ) -> tuple[int, dict[str, Any]]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with session.request(method, url, headers=headers, **kwargs) as resp:
         return resp.status, await resp.json()
 
 
-async def partner_token(session: Any, token_url: str, audience: str) -> str:
+async def partner_token(
+    session: aiohttp.ClientSession, token_url: str, audience: str
+) -> str:
     form = {
         "grant_type": "client_credentials",
         "client_id": DEFAULT_CLIENT_ID,
@@ -59,7 +68,12 @@ def unregistered(region: str = "eu") -> SimConfig:
     )
 
 
-async def test_every_region_is_served(server, tokens, session, sim) -> None:
+async def test_every_region_is_served(
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+    session: aiohttp.ClientSession,
+    sim: Simulator,
+) -> None:
     token = tokens["access_token"]
     status, _ = await call(
         session, "GET", server.region_url("eu") + "/api/1/vehicles", token
@@ -85,7 +99,9 @@ async def test_every_region_is_served(server, tokens, session, sim) -> None:
         )
 
 
-async def test_root_is_the_server_region(clock, session) -> None:
+async def test_root_is_the_server_region(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     sim = Simulator(SimConfig(server_region="na"), clock)
     token = sim.issue_tokens()["access_token"]
     async with running_simulator(sim) as server:
@@ -95,7 +111,9 @@ async def test_root_is_the_server_region(clock, session) -> None:
         assert (await api.products())["count"] == 1
 
 
-async def test_unregistered_app_gets_412(clock, session) -> None:
+async def test_unregistered_app_gets_412(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     sim = Simulator(unregistered(), clock)
     token = sim.issue_tokens()["access_token"]
     async with running_simulator(sim) as server:
@@ -111,7 +129,9 @@ async def test_unregistered_app_gets_412(clock, session) -> None:
             }
 
 
-async def test_partner_registration_flow(clock, session) -> None:
+async def test_partner_registration_flow(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     sim = Simulator(unregistered(), clock)
     _, public_pem = new_key_pair()
     sim.partners.host_public_key(DOMAIN, public_pem)
@@ -177,7 +197,13 @@ async def test_partner_registration_flow(clock, session) -> None:
         ("junk.example.org", 400, "not a PEM public key"),
     ],
 )
-async def test_partner_registration_refusals(clock, session, domain, status, error):
+async def test_partner_registration_refusals(
+    clock: SimClock,
+    session: aiohttp.ClientSession,
+    domain: str | None,
+    status: int,
+    error: str,
+) -> None:
     sim = Simulator(unregistered(), clock)
     sim.partners.host_public_key("junk.example.org", "hello")
     sim.partners.host_public_key("rsa.example.org", _rsa_public_pem())
@@ -195,7 +221,9 @@ async def test_partner_registration_refusals(clock, session, domain, status, err
     assert not sim.partners.is_registered(DEFAULT_CLIENT_ID, "eu")
 
 
-async def test_allowed_origins_and_pluggable_key_check(clock, session) -> None:
+async def test_allowed_origins_and_pluggable_key_check(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     client = ClientConfig(registered_regions=(), allowed_origins=("example.org",))
     sim = Simulator(SimConfig(clients=[client]), clock)
     _, pem = new_key_pair()
@@ -236,7 +264,13 @@ async def test_allowed_origins_and_pluggable_key_check(clock, session) -> None:
         ({"client_secret": None, "audience": "http://h/eu"}, 401, "invalid_client"),
     ],
 )
-async def test_partner_token_requests(server, session, form, status, error) -> None:
+async def test_partner_token_requests(
+    server: RunningSimulator,
+    session: aiohttp.ClientSession,
+    form: dict[str, str | None],
+    status: int,
+    error: str | None,
+) -> None:
     data = {
         "grant_type": "client_credentials",
         "client_id": DEFAULT_CLIENT_ID,
@@ -258,7 +292,9 @@ def test_audience_and_prefix_parsing() -> None:
     assert normalize_domain(" App.Example.ORG ") == DOMAIN
 
 
-async def test_refused_location_scope(clock, session) -> None:
+async def test_refused_location_scope(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     account = AccountConfig(refused_scopes=("vehicle_location",))
     sim = Simulator(SimConfig(accounts=[account]), clock)
     token = sim.issue_tokens()["access_token"]
@@ -268,7 +304,9 @@ async def test_refused_location_scope(clock, session) -> None:
         car_api = car.vehicles.createFleet(DEFAULT_VIN)
         with pytest.raises(Forbidden) as err:
             await car_api.vehicle_data(["charge_state", "location_data"])
-        assert err.value.data["error"] == "Unauthorized missing scopes"
+        refusal = err.value.data
+        assert isinstance(refusal, dict)
+        assert refusal["error"] == "Unauthorized missing scopes"
         data = (await car_api.vehicle_data(["charge_state", "drive_state"]))["response"]
         assert "latitude" not in data["drive_state"]
         assert "longitude" not in data["drive_state"]
@@ -280,7 +318,10 @@ async def test_refused_location_scope(clock, session) -> None:
 
 
 async def _authorize_scopes(
-    session: Any, server: Any, sim: Simulator, required: str
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    required: str,
 ) -> tuple[int, list[str]]:
     params = {
         "client_id": DEFAULT_CLIENT_ID,

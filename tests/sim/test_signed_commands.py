@@ -25,6 +25,7 @@ from tesla_fleet_api.exceptions import (
     TeslaFleetMessageFaultUnknownKeyId,
     VehicleOffline,
 )
+from tesla_fleet_api.tesla.vehicle.commands import Session
 from tesla_fleet_api.tesla.vehicle.signed import VehicleSigned
 from tesla_protocol.command.car_server_pb2 import (
     Action,
@@ -50,7 +51,9 @@ from tesla_fleet_sim import (
     DEFAULT_VIN,
     AccountConfig,
     ClientConfig,
+    RequestRecord,
     RunningSimulator,
+    SimClock,
     SimConfig,
     Simulator,
     VehicleConfig,
@@ -84,7 +87,7 @@ def private_key() -> ec.EllipticCurvePrivateKey:
 
 
 @pytest.fixture
-def signing_sim(clock, private_key) -> Simulator:
+def signing_sim(clock: SimClock, private_key: ec.EllipticCurvePrivateKey) -> Simulator:
     car = VehicleConfig(command_signing="required", plugged_in=True)
     legacy = VehicleConfig(vin=LEGACY_VIN, command_signing="off")
     config = SimConfig(accounts=[AccountConfig(vehicles=[car, legacy])])
@@ -94,7 +97,7 @@ def signing_sim(clock, private_key) -> Simulator:
 
 
 @pytest.fixture
-async def signing_server(signing_sim) -> AsyncIterator[RunningSimulator]:
+async def signing_server(signing_sim: Simulator) -> AsyncIterator[RunningSimulator]:
     async with running_simulator(signing_sim) as running:
         yield running
 
@@ -113,28 +116,36 @@ def _api(
 
 
 @pytest.fixture
-def signed(session, signing_server, signing_sim, private_key) -> VehicleSigned[Any]:
+def signed(
+    session: aiohttp.ClientSession,
+    signing_server: RunningSimulator,
+    signing_sim: Simulator,
+    private_key: ec.EllipticCurvePrivateKey,
+) -> VehicleSigned[TeslaFleetApi]:
     return VehicleSigned(
         _api(session, signing_server, signing_sim, private_key), DEFAULT_VIN
     )
 
 
-def _signed_requests(sim: Simulator) -> list[Any]:
+def _signed_requests(sim: Simulator) -> list[RequestRecord]:
     return [r for r in sim.api_requests("command") if r.path.endswith("signed_command")]
 
 
 async def _post_raw(
-    vehicle: VehicleSigned[Any], message: RoutableMessage
+    vehicle: VehicleSigned[TeslaFleetApi], message: RoutableMessage
 ) -> RoutableMessage:
     """Send a message without the client's checks; return the car's answer."""
     body = await vehicle.signed_command(
         base64.b64encode(message.SerializeToString()).decode()
     )
-    return RoutableMessage.FromString(base64.b64decode(body["response"]))
+    reply: RoutableMessage = RoutableMessage.FromString(
+        base64.b64decode(body["response"])
+    )
+    return reply
 
 
 async def _signed_message(
-    vehicle: VehicleSigned[Any], action: Action
+    vehicle: VehicleSigned[TeslaFleetApi], action: Action
 ) -> RoutableMessage:
     session = vehicle._sessions[INFOTAINMENT]
     if not session.ready:
@@ -157,7 +168,9 @@ def _fault(reply: RoutableMessage) -> str:
 # --- the happy path --------------------------------------------------------------
 
 
-async def test_handshake_and_set_charge_limit(signed, signing_sim) -> None:
+async def test_handshake_and_set_charge_limit(
+    signed: VehicleSigned[TeslaFleetApi], signing_sim: Simulator
+) -> None:
     result = await signed.set_charge_limit(90)
     assert result == {"response": {"result": True, "reason": ""}}
     assert signing_sim.vehicle().charge_limit_soc == 90
@@ -172,7 +185,9 @@ async def test_handshake_and_set_charge_limit(signed, signing_sim) -> None:
     assert len(_signed_requests(signing_sim)) == 3
 
 
-async def test_charging_commands_change_the_car_like_rest(signed, signing_sim) -> None:
+async def test_charging_commands_change_the_car_like_rest(
+    signed: VehicleSigned[TeslaFleetApi], signing_sim: Simulator
+) -> None:
     car = signing_sim.vehicle()
     assert (await signed.set_charging_amps(10))["response"]["result"] is True
     assert car.charge_amps == 10
@@ -203,7 +218,10 @@ async def test_charging_commands_change_the_car_like_rest(signed, signing_sim) -
 
 
 async def test_charge_schedules_as_with_rest(
-    signed, signing_sim, session, signing_server
+    signed: VehicleSigned[TeslaFleetApi],
+    signing_sim: Simulator,
+    session: aiohttp.ClientSession,
+    signing_server: RunningSimulator,
 ) -> None:
     added = await signed.add_charge_schedule(
         days_of_week="Monday,Wednesday",
@@ -251,7 +269,9 @@ async def test_charge_schedules_as_with_rest(
     }
 
 
-async def test_ping_and_unsupported_actions(signed) -> None:
+async def test_ping_and_unsupported_actions(
+    signed: VehicleSigned[TeslaFleetApi],
+) -> None:
     ping = await signed.ping()
     assert ping["response"]["result"] is True
     renamed = await signed.set_vehicle_name("Blue")
@@ -265,7 +285,9 @@ async def test_ping_and_unsupported_actions(signed) -> None:
     assert empty["response"]["result"] is False
 
 
-async def test_vehicle_security_domain(signed, signing_sim) -> None:
+async def test_vehicle_security_domain(
+    signed: VehicleSigned[TeslaFleetApi], signing_sim: Simulator
+) -> None:
     car = signing_sim.vehicle()
     assert await signed.door_unlock() == {"response": {"result": True, "reason": ""}}
     assert car.snapshot().locked is False
@@ -283,14 +305,17 @@ async def test_vehicle_security_domain(signed, signing_sim) -> None:
     assert len(_signed_requests(signing_sim)) == 7
 
 
-class _AesSigned(VehicleSigned[Any]):
+class _AesSigned(VehicleSigned[TeslaFleetApi]):
     """The client's AES-GCM mode (encrypted requests and responses)."""
 
     _auth_method: ClassVar[Any] = "aes"
 
 
 async def test_aes_gcm_requests_get_encrypted_answers(
-    session, signing_server, signing_sim, private_key
+    session: aiohttp.ClientSession,
+    signing_server: RunningSimulator,
+    signing_sim: Simulator,
+    private_key: ec.EllipticCurvePrivateKey,
 ) -> None:
     api = _api(session, signing_server, signing_sim, private_key)
     vehicle = _AesSigned(api, DEFAULT_VIN)
@@ -315,7 +340,9 @@ async def test_aes_gcm_requests_get_encrypted_answers(
 
 
 async def test_unpaired_key_gets_not_on_whitelist(
-    session, signing_server, signing_sim
+    session: aiohttp.ClientSession,
+    signing_server: RunningSimulator,
+    signing_sim: Simulator,
 ) -> None:
     stranger = ec.generate_private_key(ec.SECP256R1())
     vehicle = VehicleSigned(
@@ -340,7 +367,9 @@ async def test_unpaired_key_gets_not_on_whitelist(
 
 
 async def test_key_removed_after_handshake_is_unknown(
-    signed, signing_sim, private_key
+    signed: VehicleSigned[TeslaFleetApi],
+    signing_sim: Simulator,
+    private_key: ec.EllipticCurvePrivateKey,
 ) -> None:
     assert (await signed.set_charge_limit(90))["response"]["result"] is True
     assert signing_sim.vehicle().unpair_key(_point(private_key)) is True
@@ -350,7 +379,9 @@ async def test_key_removed_after_handshake_is_unknown(
     assert signing_sim.vehicle().charge_limit_soc == 90
 
 
-async def test_registered_app_key_is_paired_by_config(clock, session) -> None:
+async def test_registered_app_key_is_paired_by_config(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     private_pem, public_pem = new_key_pair()
     key = serialization.load_pem_private_key(private_pem.encode(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
@@ -393,7 +424,11 @@ async def test_registered_app_key_is_paired_by_config(clock, session) -> None:
 # --- refusals a car makes ---------------------------------------------------------
 
 
-async def test_tampered_messages_are_refused(signed, signing_sim) -> None:
+async def test_tampered_messages_are_refused(
+    signed: VehicleSigned[TeslaFleetApi],
+    signing_sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     message = await _signed_message(signed, _limit(70))
     payload = bytearray(message.protobuf_message_as_bytes)
     payload[-1] ^= 0x01
@@ -410,18 +445,22 @@ async def test_tampered_messages_are_refused(signed, signing_sim) -> None:
     # Through the client: the fault is an exception, the car is unchanged.
     original = signed._commandHmac
 
-    async def tampering(session: Any, command: bytes, attempt: int = 1) -> Any:
+    async def tampering(
+        session: Session[TeslaFleetApi], command: bytes, attempt: int = 1
+    ) -> RoutableMessage:
         msg = await original(session, command)
         msg.protobuf_message_as_bytes = command + b"\x00"
         return msg
 
-    signed._commandHmac = tampering
+    monkeypatch.setattr(signed, "_commandHmac", tampering)
     with pytest.raises(TeslaFleetMessageFaultInvalidSignature):
         await signed.set_charge_limit(70)
     assert signing_sim.vehicle().charge_limit_soc == 80
 
 
-async def test_replayed_message_is_refused(signed, signing_sim) -> None:
+async def test_replayed_message_is_refused(
+    signed: VehicleSigned[TeslaFleetApi], signing_sim: Simulator
+) -> None:
     message = await _signed_message(signed, _limit(70))
     first = await _post_raw(signed, message)
     assert first.signedMessageStatus.signed_message_fault == 0
@@ -449,7 +488,7 @@ async def test_replayed_message_is_refused(signed, signing_sim) -> None:
 
 
 async def test_expired_message_is_refused_then_resynced(
-    signed, signing_sim, clock
+    signed: VehicleSigned[TeslaFleetApi], signing_sim: Simulator, clock: SimClock
 ) -> None:
     message = await _signed_message(signed, _limit(70))
     clock.advance(timedelta(seconds=60))
@@ -466,7 +505,9 @@ async def test_expired_message_is_refused_then_resynced(
     assert signing_sim.vehicle().charge_limit_soc == 72
 
 
-async def test_long_lived_message_without_counter_is_refused(signed) -> None:
+async def test_long_lived_message_without_counter_is_refused(
+    signed: VehicleSigned[TeslaFleetApi],
+) -> None:
     message = await _signed_message(signed, _limit(70))
     data = message.signature_data.HMAC_Personalized_data
     data.counter = 0
@@ -478,7 +519,9 @@ async def test_long_lived_message_without_counter_is_refused(signed) -> None:
     assert _fault(reply) == "MESSAGEFAULT_ERROR_BAD_PARAMETER"
 
 
-async def test_reboot_changes_epoch_and_the_client_resyncs(signed, signing_sim) -> None:
+async def test_reboot_changes_epoch_and_the_client_resyncs(
+    signed: VehicleSigned[TeslaFleetApi], signing_sim: Simulator
+) -> None:
     assert (await signed.set_charge_limit(90))["response"]["result"] is True
     old_epoch = signing_sim.vehicle().verifier.epoch(INFOTAINMENT)
     signing_sim.vehicle().reboot()
@@ -497,7 +540,9 @@ async def test_reboot_changes_epoch_and_the_client_resyncs(signed, signing_sim) 
     assert len(_signed_requests(signing_sim)) == before + 2
 
 
-async def test_malformed_and_misaddressed_messages(signed) -> None:
+async def test_malformed_and_misaddressed_messages(
+    signed: VehicleSigned[TeslaFleetApi],
+) -> None:
     await signed._handshake(INFOTAINMENT)
     unsigned = RoutableMessage(
         to_destination=Destination(domain=INFOTAINMENT),
@@ -528,7 +573,11 @@ async def test_malformed_and_misaddressed_messages(signed) -> None:
 
 
 async def test_http_level_refusals(
-    session, signing_server, signing_sim, signed, private_key
+    session: aiohttp.ClientSession,
+    signing_server: RunningSimulator,
+    signing_sim: Simulator,
+    signed: VehicleSigned[TeslaFleetApi],
+    private_key: ec.EllipticCurvePrivateKey,
 ) -> None:
     token = signing_sim.issue_tokens()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -551,7 +600,9 @@ async def test_http_level_refusals(
 
 
 async def test_signed_commands_need_a_command_scope(
-    clock, session, private_key
+    clock: SimClock,
+    session: aiohttp.ClientSession,
+    private_key: ec.EllipticCurvePrivateKey,
 ) -> None:
     client = ClientConfig(scopes=("openid", "vehicle_device_data"))
     charging = ClientConfig(
@@ -583,7 +634,9 @@ async def test_signed_commands_need_a_command_scope(
 
 
 async def test_admin_pairs_keys_and_reboots(
-    signing_server, signing_sim, session
+    signing_server: RunningSimulator,
+    signing_sim: Simulator,
+    session: aiohttp.ClientSession,
 ) -> None:
     stranger = ec.generate_private_key(ec.SECP256R1())
     pem = (
@@ -617,7 +670,7 @@ async def test_admin_pairs_keys_and_reboots(
 # --- protocol pieces ----------------------------------------------------------------
 
 
-def test_keychain_and_key_formats(private_key) -> None:
+def test_keychain_and_key_formats(private_key: ec.EllipticCurvePrivateKey) -> None:
     point = _point(private_key)
     assert public_key_bytes(point.hex()) == point
     _, ec_pem = new_key_pair()
@@ -671,7 +724,7 @@ def test_tlv_and_faults() -> None:
     assert day_names(1 | 64) == "Sunday,Saturday"
 
 
-def test_vehicle_keys_are_stable_per_seed_and_vin(clock) -> None:
+def test_vehicle_keys_are_stable_per_seed_and_vin(clock: SimClock) -> None:
     first = Simulator(clock=clock).vehicle().vehicle_public_key
     assert Simulator(clock=clock).vehicle().vehicle_public_key == first
     reseeded = Simulator(SimConfig(seed=7), clock).vehicle().vehicle_public_key

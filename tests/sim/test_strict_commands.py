@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
+from tesla_fleet_api import TeslaFleetApi
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 
 from tesla_fleet_sim import (
     DEFAULT_HOME,
@@ -12,6 +15,7 @@ from tesla_fleet_sim import (
     AccountConfig,
     ClientConfig,
     RunningSimulator,
+    SimClock,
     SimConfig,
     Simulator,
     VehicleConfig,
@@ -32,7 +36,7 @@ SCHEDULE = {
 
 
 async def post(
-    session: Any, url: str, token: str, body: Any = None
+    session: aiohttp.ClientSession, url: str, token: str, body: Any = None
 ) -> tuple[int, dict[str, Any]]:
     headers = {"Authorization": f"Bearer {token}"}
     async with session.post(url, json=body, headers=headers) as resp:
@@ -44,7 +48,13 @@ def command_url(server: RunningSimulator, name: str, vin: str = DEFAULT_VIN) -> 
 
 
 @pytest.mark.parametrize("days", [127, 16, "tue", "Thu", "daily", None])
-async def test_days_of_week_must_be_day_names(session, server, tokens, sim, days):
+async def test_days_of_week_must_be_day_names(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+    sim: Simulator,
+    days: int | str | None,
+) -> None:
     status, body = await post(
         session,
         command_url(server, "add_charge_schedule"),
@@ -70,7 +80,9 @@ async def test_days_of_week_must_be_day_names(session, server, tokens, sim, days
     ("days", "mask"),
     [("Thursday", 16), ("All", 127), ("Weekdays", 62), ("sun,TUES,thurs", 21)],
 )
-async def test_day_names_read_back_as_bitmask(car_api, sim, days, mask) -> None:
+async def test_day_names_read_back_as_bitmask(
+    car_api: VehicleFleet[TeslaFleetApi], sim: Simulator, days: str, mask: int
+) -> None:
     added = await car_api.add_charge_schedule(
         days_of_week=days,
         enabled=True,
@@ -95,7 +107,13 @@ async def test_day_names_read_back_as_bitmask(car_api, sim, days, mask) -> None:
         ({"id": True}, "invalid id param"),
     ],
 )
-async def test_schedule_parameter_types(session, server, tokens, change, reason):
+async def test_schedule_parameter_types(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+    change: dict[str, Any],
+    reason: str,
+) -> None:
     body = SCHEDULE | {"days_of_week": "All"} | change
     status, answer = await post(
         session,
@@ -106,7 +124,9 @@ async def test_schedule_parameter_types(session, server, tokens, change, reason)
     assert (status, answer) == (400, {"response": {"result": False, "reason": reason}})
 
 
-async def test_required_schedule_parameters(session, server, tokens) -> None:
+async def test_required_schedule_parameters(
+    session: aiohttp.ClientSession, server: RunningSimulator, tokens: dict[str, Any]
+) -> None:
     for key in ("lat", "lon", "start_enabled", "end_enabled", "enabled"):
         body = {k: v for k, v in SCHEDULE.items() if k != key}
         status, answer = await post(
@@ -120,7 +140,10 @@ async def test_required_schedule_parameters(session, server, tokens) -> None:
 
 
 async def test_parameters_are_checked_before_the_car_is_asked(
-    session, server, tokens, sim
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    tokens: dict[str, Any],
+    sim: Simulator,
 ) -> None:
     sim.vehicle().fall_asleep()
     status, _ = await post(
@@ -139,7 +162,9 @@ async def test_parameters_are_checked_before_the_car_is_asked(
     assert status == 408
 
 
-async def test_charging_commands_need_a_command_scope(clock, session) -> None:
+async def test_charging_commands_need_a_command_scope(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     client = ClientConfig(scopes=("openid", "vehicle_device_data"))
     sim = Simulator(SimConfig(clients=[client]), clock)
     token = sim.issue_tokens()["access_token"]
@@ -155,12 +180,14 @@ async def test_charging_commands_need_a_command_scope(clock, session) -> None:
     }
 
 
-def _signing_sim(clock, **car: Any) -> Simulator:
+def _signing_sim(clock: SimClock, **car: Any) -> Simulator:
     config = SimConfig(accounts=[AccountConfig(vehicles=[VehicleConfig(**car)])])
     return Simulator(config, clock)
 
 
-async def test_unsigned_command_to_a_signing_car_is_403(clock, session) -> None:
+async def test_unsigned_command_to_a_signing_car_is_403(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     sim = _signing_sim(clock, command_signing="required")
     token = sim.issue_tokens()["access_token"]
     async with running_simulator(sim) as server:
@@ -182,7 +209,9 @@ async def test_unsigned_command_to_a_signing_car_is_403(clock, session) -> None:
     assert sim.ledger.counts["command"] == 1
 
 
-async def test_hardlocked_variant(clock, session) -> None:
+async def test_hardlocked_variant(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     sim = _signing_sim(
         clock, command_signing="required", unsigned_rejection="hardlocked"
     )
@@ -202,7 +231,7 @@ async def test_hardlocked_variant(clock, session) -> None:
 
 @pytest.mark.parametrize("signing", ["allowed", "off"])
 async def test_rest_commands_work_without_signing_requirement(
-    clock, session, signing
+    clock: SimClock, session: aiohttp.ClientSession, signing: str
 ) -> None:
     sim = _signing_sim(clock, command_signing=signing)
     token = sim.issue_tokens()["access_token"]
@@ -213,13 +242,15 @@ async def test_rest_commands_work_without_signing_requirement(
     assert (status, body["response"]["result"]) == (200, True)
 
 
-async def test_command_signing_in_every_listing(fleet, car_api) -> None:
+async def test_command_signing_in_every_listing(
+    fleet: TeslaFleetApi, car_api: VehicleFleet[TeslaFleetApi]
+) -> None:
     assert (await car_api.vehicle())["response"]["command_signing"] == "allowed"
     assert (await car_api.list())["response"][0]["command_signing"] == "allowed"
     assert (await fleet.products())["response"][0]["command_signing"] == "allowed"
 
 
-async def test_fleet_status(clock, session) -> None:
+async def test_fleet_status(clock: SimClock, session: aiohttp.ClientSession) -> None:
     paired = VehicleConfig(command_signing="required", key_paired=True)
     legacy = VehicleConfig(
         vin="5YJSA1E2XHF000002", command_signing="off", car_version="2024.8.9 abc"
@@ -253,7 +284,7 @@ def test_signing_settings_are_validated() -> None:
         VehicleConfig(unsigned_rejection="silent")
 
 
-async def _get(session: Any, url: str, token: str) -> dict[str, Any]:
+async def _get(session: aiohttp.ClientSession, url: str, token: str) -> dict[str, Any]:
     async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
         result: dict[str, Any] = await resp.json()
         return result

@@ -9,8 +9,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tesla_fleet_api import TeslaFleetApi
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from yarl import URL
 
+from homeassistant.core import HomeAssistant
 from tesla_fleet_sim import (
     ALL_SCOPES,
     DEFAULT_CLIENT_ID,
@@ -80,7 +83,12 @@ async def code_from(resp: aiohttp.ClientResponse) -> str:
     return location.query["code"]
 
 
-async def test_rotation_and_old_token_rejected(session, server, sim, tokens) -> None:
+async def test_rotation_and_old_token_rejected(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    tokens: dict[str, Any],
+) -> None:
     first = tokens["refresh_token"]
     status, body = await refresh(session, server, first)
     assert status == 200
@@ -105,7 +113,11 @@ async def test_rotation_and_old_token_rejected(session, server, sim, tokens) -> 
 
 
 async def test_grace_replay_returns_same_pair_then_chain_moves_on(
-    session, server, sim, clock, tokens
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    clock: SimClock,
+    tokens: dict[str, Any],
 ) -> None:
     first = tokens["refresh_token"]
     _, pair = await refresh(session, server, first)
@@ -130,7 +142,12 @@ async def test_grace_replay_returns_same_pair_then_chain_moves_on(
     assert again["refresh_token"] == third["refresh_token"]
 
 
-async def test_grace_expires(session, server, clock, tokens) -> None:
+async def test_grace_expires(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    clock: SimClock,
+    tokens: dict[str, Any],
+) -> None:
     first = tokens["refresh_token"]
     await refresh(session, server, first)
     clock.advance(timedelta(hours=24))
@@ -140,14 +157,19 @@ async def test_grace_expires(session, server, clock, tokens) -> None:
 
 
 async def test_refresh_token_expires_after_90_days(
-    session, server, clock, tokens
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    clock: SimClock,
+    tokens: dict[str, Any],
 ) -> None:
     clock.advance(timedelta(days=90))
     status, body = await refresh(session, server, tokens["refresh_token"])
     assert (status, body["error"]) == (401, "login_required")
 
 
-async def test_unknown_and_missing_refresh_token(session, server) -> None:
+async def test_unknown_and_missing_refresh_token(
+    session: aiohttp.ClientSession, server: RunningSimulator
+) -> None:
     status, body = await refresh(session, server, "EU_nope")
     assert (status, body["error"]) == (401, "login_required")
     async with session.post(
@@ -158,7 +180,9 @@ async def test_unknown_and_missing_refresh_token(session, server) -> None:
         assert (await resp.json())["error"] == "invalid_request"
 
 
-async def test_refresh_without_secret_is_accepted(session, server, tokens) -> None:
+async def test_refresh_without_secret_is_accepted(
+    session: aiohttp.ClientSession, server: RunningSimulator, tokens: dict[str, Any]
+) -> None:
     async with session.post(
         server.token_url,
         data={
@@ -170,7 +194,9 @@ async def test_refresh_without_secret_is_accepted(session, server, tokens) -> No
         assert resp.status == 200
 
 
-async def test_refresh_with_wrong_client(session, server, tokens) -> None:
+async def test_refresh_with_wrong_client(
+    session: aiohttp.ClientSession, server: RunningSimulator, tokens: dict[str, Any]
+) -> None:
     status, body = await refresh(
         session, server, tokens["refresh_token"], client_secret="x"
     )
@@ -181,7 +207,9 @@ async def test_refresh_with_wrong_client(session, server, tokens) -> None:
     assert (status, body["error"]) == (401, "invalid_client")
 
 
-async def test_refresh_token_bound_to_its_client(clock, session) -> None:
+async def test_refresh_token_bound_to_its_client(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     config = SimConfig(clients=[ClientConfig(), ClientConfig("other", "other-secret")])
     sim = Simulator(config, clock)
     tokens = sim.issue_tokens(client_id="other")
@@ -190,7 +218,13 @@ async def test_refresh_token_bound_to_its_client(clock, session) -> None:
     assert (status, body["error"]) == (401, "login_required")
 
 
-async def test_revoke_account(session, server, sim, tokens, car_api) -> None:
+async def test_revoke_account(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    sim: Simulator,
+    tokens: dict[str, Any],
+    car_api: VehicleFleet[TeslaFleetApi],
+) -> None:
     from tesla_fleet_api.exceptions import InvalidToken
 
     sim.revoke_account("sim-account-1")
@@ -208,7 +242,9 @@ async def test_revoke_account(session, server, sim, tokens, car_api) -> None:
         sim.revoke_account("nobody")
 
 
-async def test_authorize_and_exchange(session, server, sim) -> None:
+async def test_authorize_and_exchange(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     code = await code_from(await authorize(session, server))
     status, body = await exchange(session, server, code)
     assert status == 200
@@ -237,7 +273,9 @@ async def test_authorize_and_exchange(session, server, sim) -> None:
     assert [r.status for r in sim.token_requests("authorization_code")] == [200, 400]
 
 
-async def test_authorize_redirect_keeps_state_and_query(session, server) -> None:
+async def test_authorize_redirect_keeps_state_and_query(
+    session: aiohttp.ClientSession, server: RunningSimulator
+) -> None:
     resp = await authorize(session, server, redirect_uri=REDIRECT + "?x=1")
     location = URL(resp.headers["Location"])
     resp.release()
@@ -246,7 +284,9 @@ async def test_authorize_redirect_keeps_state_and_query(session, server) -> None
     assert location.query["code"].startswith("EU_")
 
 
-async def test_authorize_without_state_and_default_scopes(session, server, sim) -> None:
+async def test_authorize_without_state_and_default_scopes(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     resp = await session.get(
         server.authorize_url,
         params={"client_id": DEFAULT_CLIENT_ID, "redirect_uri": REDIRECT},
@@ -268,14 +308,21 @@ async def test_authorize_without_state_and_default_scopes(session, server, sim) 
         ({"login_hint": "stranger@example.com"}, "login_hint"),
     ],
 )
-async def test_authorize_errors(session, server, params, message) -> None:
+async def test_authorize_errors(
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    params: dict[str, str],
+    message: str,
+) -> None:
     resp = await authorize(session, server, **params)
     assert resp.status == 400
     assert resp.content_type == "text/html"
     assert message in await resp.text()
 
 
-async def test_authorize_registered_redirects_only(clock, session) -> None:
+async def test_authorize_registered_redirects_only(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     config = SimConfig(clients=[ClientConfig(redirect_uris=["https://ok.example/cb"])])
     async with running_simulator(Simulator(config, clock)) as server:
         resp = await authorize(session, server)
@@ -284,7 +331,9 @@ async def test_authorize_registered_redirects_only(clock, session) -> None:
         assert resp.status == 302
 
 
-async def test_authorize_picks_account(clock, session) -> None:
+async def test_authorize_picks_account(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     config = SimConfig(
         accounts=[
             AccountConfig(),
@@ -309,7 +358,9 @@ async def test_authorize_picks_account(clock, session) -> None:
         assert resp.status == 400
 
 
-async def test_code_errors(session, server, clock) -> None:
+async def test_code_errors(
+    session: aiohttp.ClientSession, server: RunningSimulator, clock: SimClock
+) -> None:
     code = await code_from(await authorize(session, server))
     status, err = await exchange(
         session, server, code, redirect_uri="https://evil.example"
@@ -330,7 +381,9 @@ async def test_code_errors(session, server, clock) -> None:
     assert (status, err["error"]) == (400, "invalid_grant")
 
 
-async def test_code_issued_to_other_client(clock, session) -> None:
+async def test_code_issued_to_other_client(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     config = SimConfig(clients=[ClientConfig(), ClientConfig("other", "other-secret")])
     async with running_simulator(Simulator(config, clock)) as server:
         code = await code_from(await authorize(session, server))
@@ -340,7 +393,7 @@ async def test_code_issued_to_other_client(clock, session) -> None:
     assert (status, err["error"]) == (400, "invalid_grant")
 
 
-async def test_pkce(session, server) -> None:
+async def test_pkce(session: aiohttp.ClientSession, server: RunningSimulator) -> None:
     verifier = "v" * 64
     challenge = (
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -376,7 +429,7 @@ async def test_pkce(session, server) -> None:
 
 
 async def test_json_token_request_and_unsupported_grant(
-    session, server, tokens
+    session: aiohttp.ClientSession, server: RunningSimulator, tokens: dict[str, Any]
 ) -> None:
     async with session.post(
         server.token_url,
@@ -395,7 +448,9 @@ async def test_json_token_request_and_unsupported_grant(
         )
 
 
-async def test_without_offline_access_no_refresh_token(session, server) -> None:
+async def test_without_offline_access_no_refresh_token(
+    session: aiohttp.ClientSession, server: RunningSimulator
+) -> None:
     code = await code_from(
         await authorize(session, server, scope="openid vehicle_device_data")
     )
@@ -404,7 +459,7 @@ async def test_without_offline_access_no_refresh_token(session, server) -> None:
     assert "refresh_token" not in body
 
 
-async def test_issue_tokens_validation(sim) -> None:
+async def test_issue_tokens_validation(sim: Simulator) -> None:
     with pytest.raises(KeyError):
         sim.issue_tokens(sub="nobody")
     with pytest.raises(KeyError):
@@ -416,7 +471,9 @@ async def test_issue_tokens_validation(sim) -> None:
     assert state["access_tokens_issued"] == 1
 
 
-async def test_with_home_assistant_oauth_implementation(hass, server, sim) -> None:
+async def test_with_home_assistant_oauth_implementation(
+    hass: HomeAssistant, server: RunningSimulator, sim: Simulator
+) -> None:
     """HA's LocalOAuth2Implementation talks to the simulator unmodified."""
     from homeassistant.helpers.config_entry_oauth2_flow import LocalOAuth2Implementation
 
@@ -437,7 +494,9 @@ async def test_with_home_assistant_oauth_implementation(hass, server, sim) -> No
     assert err.value.status == 401
 
 
-async def test_ha_code_exchange(hass, server, session) -> None:
+async def test_ha_code_exchange(
+    hass: HomeAssistant, server: RunningSimulator, session: aiohttp.ClientSession
+) -> None:
     from homeassistant.helpers.config_entry_oauth2_flow import LocalOAuth2Implementation
 
     impl = LocalOAuth2Implementation(
@@ -459,7 +518,9 @@ def test_manual_clock_fixture_is_manual(clock: SimClock) -> None:
     assert clock.is_manual
 
 
-async def test_token_signed_with_our_key_but_never_issued(session, server, sim) -> None:
+async def test_token_signed_with_our_key_but_never_issued(
+    session: aiohttp.ClientSession, server: RunningSimulator, sim: Simulator
+) -> None:
     from tesla_fleet_sim import jwt
 
     forged = jwt.encode({"sub": "sim-account-1", "exp": 2**40}, sim.tokens.secret)
@@ -469,7 +530,9 @@ async def test_token_signed_with_our_key_but_never_issued(session, server, sim) 
         assert (resp.status, await resp.json()) == (401, {"error": "invalid_token"})
 
 
-async def test_revoke_only_touches_that_account(clock, session) -> None:
+async def test_revoke_only_touches_that_account(
+    clock: SimClock, session: aiohttp.ClientSession
+) -> None:
     config = SimConfig(
         accounts=[AccountConfig(), AccountConfig(sub="acct-2", vehicles=[])]
     )
