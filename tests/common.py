@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import ClientSession
 from freezegun.api import FrozenDateTimeFactory
+import probatio
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -23,7 +24,7 @@ from yarl import URL
 from custom_components.tesla_scout_worker.const import CONF_SERVER_URL, DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowContext, FlowResult, FlowResultType
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -189,6 +190,24 @@ async def reauth(
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     assert result["url"].startswith(entry.data[CONF_SERVER_URL])
     return await sign_in_and_continue(hass, hass_client_no_auth, result)
+
+
+def form_schema[ContextT: FlowContext, HandlerT](
+    result: FlowResult[ContextT, HandlerT],
+) -> probatio.Schema:
+    """Return the schema of a flow's form step (a form always has one)."""
+    schema = result["data_schema"]
+    assert schema is not None
+    return schema
+
+
+def placeholders[ContextT: FlowContext, HandlerT](
+    result: FlowResult[ContextT, HandlerT],
+) -> Mapping[str, str]:
+    """Return the description placeholders of a flow step that has them."""
+    values = result["description_placeholders"]
+    assert values is not None
+    return values
 
 
 async def press_force_update(hass: HomeAssistant, car: str) -> None:

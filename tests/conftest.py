@@ -49,7 +49,6 @@ from tesla_fleet_sim.config import (
 )
 from tesla_fleet_sim.tls import CertificateFiles
 
-from .common import find_device  # noqa: F401 (still imported from here)
 from .scout_common import prepare_home
 from .session_common import TZ
 

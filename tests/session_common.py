@@ -20,7 +20,7 @@ from freezegun.api import FrozenDateTimeFactory
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.tesla_scout_worker.session_manager import SessionManager
-from custom_components.tesla_scout_worker.sessions import ChargingSession
+from custom_components.tesla_scout_worker.sessions import ChargingSession, SessionState
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -93,6 +93,15 @@ def manager(entry: MockConfigEntry) -> SessionManager:
     sessions: SessionManager | None = entry.runtime_data.sessions
     assert sessions is not None
     return sessions
+
+
+def state_of(session: ChargingSession) -> SessionState:
+    """Return the session's state now.
+
+    A call rather than ``session.state``: mypy keeps what an earlier
+    ``assert session.state is ...`` narrowed across the awaits that move it on.
+    """
+    return session.state
 
 
 async def plan(hass: HomeAssistant, **data: Any) -> dict[str, Any]:

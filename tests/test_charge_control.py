@@ -90,7 +90,8 @@ def test_find_session_schedule(
 
 
 def control(entry: MockConfigEntry) -> ChargeControl:
-    return entry.runtime_data.control
+    control: ChargeControl = entry.runtime_data.control
+    return control
 
 
 async def test_off_peak_sends_only_what_is_missing(

@@ -184,7 +184,7 @@ async def test_reconfigure_certificate_not_trusted(
     assert result["errors"] == {CONF_COMMANDS_URL: "proxy_certificate"}
     assert dict(loaded_entry.data) == data
 
-    result = await hass.config_entries.flow.async_configure(
+    saved = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
             CONF_COMMANDS_URL: sim_proxy.proxy_url,
@@ -194,7 +194,7 @@ async def test_reconfigure_certificate_not_trusted(
         },
     )
     await hass.async_block_till_done()
-    assert result["reason"] == "reconfigure_successful"
+    assert saved["reason"] == "reconfigure_successful"
     assert loaded_entry.data[CONF_COMMANDS_VERIFY_SSL] is False
     assert CONF_COMMANDS_CA_FILE not in loaded_entry.data
     assert loaded_entry.state is ConfigEntryState.LOADED

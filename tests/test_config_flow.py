@@ -47,6 +47,7 @@ from tesla_fleet_sim import (
 from tesla_fleet_sim.partners import new_key_pair
 
 from .common import (
+    form_schema,
     reauth,
     sign_in_and_continue,
     sign_in_and_finish,
@@ -263,9 +264,9 @@ async def test_cancelled_sign_in(
         f"/auth/external/callback?error=access_denied&state={state}"
     )
     assert resp.status == 200
-    result = await hass.config_entries.flow.async_configure(result["flow_id"])
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "user_rejected_authorize"
+    aborted = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert aborted["type"] is FlowResultType.ABORT
+    assert aborted["reason"] == "user_rejected_authorize"
     assert not hass.config_entries.async_entries(DOMAIN)
 
 
@@ -443,7 +444,7 @@ async def test_options_arrival_triggers_optional(
     )
     await hass.async_block_till_done()
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
-    scout_schema = result["data_schema"].schema["scout"].schema.schema
+    scout_schema = form_schema(result).schema["scout"].schema.schema
     marker = next(key for key in scout_schema if key == CONF_ARRIVAL_ENTITIES)
     assert isinstance(marker, probatio.Optional)
     assert marker.description == {"suggested_value": ["person.driver"]}
@@ -463,7 +464,7 @@ async def test_options_propose_the_driver(
     hass.states.async_set("person.mail", "home", {"friendly_name": "Driver"})
     hass.states.async_set("person.guest", "away", {"friendly_name": "Guest"})
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
-    scout_schema = result["data_schema"].schema["scout"].schema.schema
+    scout_schema = form_schema(result).schema["scout"].schema.schema
     marker = next(key for key in scout_schema if key == CONF_ARRIVAL_ENTITIES)
     assert marker.description == {"suggested_value": ["person.sim", "person.mail"]}
     # A proposal only: nothing is stored until the user saves.

@@ -29,7 +29,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
 
-from .conftest import find_device
+from .common import find_device
 from .scout_common import TIME_ZONE, VIN, prepare_home
 
 WARSAW = dt_util.get_time_zone(TIME_ZONE)

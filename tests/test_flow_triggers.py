@@ -27,6 +27,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 
 from .common import (
+    form_schema,
     reauth,
     sign_in_and_continue,
     sign_in_and_finish,
@@ -139,10 +140,10 @@ async def test_setup_without_triggers_is_remembered(
     }
     assert entry.state is ConfigEntryState.LOADED
 
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    options = await hass.config_entries.options.async_init(entry.entry_id)
     scout = {
         str(marker): marker.description
-        for marker in result["data_schema"].schema["scout"].schema.schema
+        for marker in form_schema(options).schema["scout"].schema.schema
     }
     assert scout[CONF_ARRIVAL_ENTITIES] == {"suggested_value": []}
     assert scout[CONF_PLUGGED_ENTITY] == {"suggested_value": None}
@@ -267,7 +268,7 @@ async def test_options_propose_the_charger(
     ]
     assert own  # the car's own plugged-in sensor is there ...
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
-    scout = result["data_schema"].schema["scout"].schema.schema
+    scout = form_schema(result).schema["scout"].schema.schema
     marker = next(key for key in scout if key == CONF_PLUGGED_ENTITY)
     assert marker.description == {"suggested_value": None}  # ... and not proposed
     await hass.config_entries.options.async_configure(
@@ -277,7 +278,7 @@ async def test_options_propose_the_charger(
 
     _plug(hass, "binary_sensor.wall_connector", platform="tesla_wall_connector")
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
-    scout = result["data_schema"].schema["scout"].schema.schema
+    scout = form_schema(result).schema["scout"].schema.schema
     marker = next(key for key in scout if key == CONF_PLUGGED_ENTITY)
     assert marker.description == {"suggested_value": "binary_sensor.wall_connector"}
     assert CONF_PLUGGED_ENTITY not in loaded_entry.options
@@ -288,7 +289,7 @@ async def test_options_propose_the_charger(
     )
     await hass.async_block_till_done()
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
-    scout = result["data_schema"].schema["scout"].schema.schema
+    scout = form_schema(result).schema["scout"].schema.schema
     marker = next(key for key in scout if key == CONF_PLUGGED_ENTITY)
     assert marker.description == {"suggested_value": "sensor.charger_status"}
 

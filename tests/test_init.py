@@ -46,7 +46,8 @@ async def test_setup_and_unload(
 
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     await hass.async_block_till_done()
-    assert loaded_entry.state is ConfigEntryState.NOT_LOADED
+    state: ConfigEntryState = loaded_entry.state  # not the LOADED narrowed above
+    assert state is ConfigEntryState.NOT_LOADED
     usage = hass_storage[f"{DOMAIN}.usage.{loaded_entry.entry_id}"]["data"]
     assert usage["counts"]["state_check"] == 1
 

@@ -29,7 +29,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from tesla_fleet_sim import RunningSimulator, Simulator
 
-from .common import advance_to, command_requests, stored_state
+from .common import advance_to, command_requests, state, stored_state
 from .session_common import (
     CAPACITY,
     CHARGE_START,
@@ -41,6 +41,7 @@ from .session_common import (
     plan_and_send,
     session_sim,
     set_up_entry,
+    state_of,
 )
 
 pytestmark = pytest.mark.usefixtures("fast_wait")
@@ -100,14 +101,14 @@ async def test_session_through_the_proxy(
     [schedule] = car.charge_schedules
     assert schedule["one_time"] is True
     assert session.schedule_id == schedule["id"]
-    assert hass.states.get("sensor.sim_model_3_special_charging").state == "active"
+    assert state(hass, "sensor.sim_model_3_special_charging") == "active"
 
     await advance_to(hass, freezer, CHARGE_START + timedelta(minutes=1))
     assert car.charging_state == "Charging"
     await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.COMPLETED
+    assert state_of(session) is SessionState.COMPLETED
     assert stored_state(hass_storage, entry) == "completed"
-    assert hass.states.get("sensor.sim_model_3_special_charging").state == "completed"
+    assert state(hass, "sensor.sim_model_3_special_charging") == "completed"
     assert car.charge_limit_soc == 50
     assert car.charge_schedules == []
     # Every command went through the proxy, signed; exactly one schedule was
@@ -187,7 +188,7 @@ async def test_key_removed_before_cleanup(
     assert session.state is SessionState.ACTIVE
     sim.vehicle().set_app_key_paired(False)
     await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.FAILED
+    assert state_of(session) is SessionState.FAILED
     assert session.reason == REASON_KEY_NOT_PAIRED
     assert sim.vehicle().charge_limit_soc == 90  # still the session's
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")

@@ -261,11 +261,12 @@ async def test_china_refreshes_at_auth_tesla_cn(
 
 def test_granted_scopes() -> None:
     """scp as a list or a string; none when the claim is missing."""
-    assert granted_scopes(jwt(scp=["openid", "vehicle_location"])) == {
-        "openid",
-        "vehicle_location",
-    }
-    assert granted_scopes(jwt(scp="openid vehicle_cmds")) == {"openid", "vehicle_cmds"}
+    assert granted_scopes(jwt(scp=["openid", "vehicle_location"])) == frozenset(
+        {"openid", "vehicle_location"}
+    )
+    assert granted_scopes(jwt(scp="openid vehicle_cmds")) == frozenset(
+        {"openid", "vehicle_cmds"}
+    )
     assert granted_scopes(jwt()) is None
     assert granted_scopes("not a jwt") is None
 

@@ -36,6 +36,7 @@ from tesla_fleet_sim import ClientConfig, SimConfig, Simulator
 from tesla_fleet_sim.partners import new_key_pair
 
 from .common import (
+    placeholders,
     sign_in_and_finish,
     through_triggers,
 )
@@ -222,7 +223,7 @@ async def test_412_at_setup_raises_a_repair_that_registers(
     assert flows is not None
     flow = await flows.async_init(DOMAIN, data={"issue_id": issue_id})
     assert flow["step_id"] == "init"
-    assert flow["description_placeholders"]["server"] == config_entry.data["server_url"]
+    assert placeholders(flow)["server"] == config_entry.data["server_url"]
 
     result = await flows.async_configure(flow["flow_id"], {CONF_DOMAIN: "x"})
     assert result["errors"] == {CONF_DOMAIN: "invalid_domain"}
@@ -236,7 +237,8 @@ async def test_412_at_setup_raises_a_repair_that_registers(
     await hass.async_block_till_done()
     assert config_entry.data[CONF_DOMAIN] == APP_DOMAIN
     assert _registrations(sim) == [("eu", APP_DOMAIN)]
-    assert config_entry.state is ConfigEntryState.LOADED
+    state: ConfigEntryState = config_entry.state  # not the SETUP_ERROR narrowed above
+    assert state is ConfigEntryState.LOADED
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 

@@ -176,6 +176,7 @@ def test_habits_survive_storage() -> None:
         habits.rate(Place.HOME, at(7, 7, 30)), rel=1e-3
     )
     assert Habits.from_dict({}).learnt_hours == 0
+    bad: object
     for bad in (
         [],
         {"leaves": []},

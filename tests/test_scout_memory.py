@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 import json
-from typing import Any
+from typing import Any, cast
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -39,6 +39,7 @@ from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonObjectType
 from tesla_fleet_sim import AccountConfig, SimClock, SimConfig, Simulator, VehicleConfig
 from tesla_fleet_sim.schedules import ChargeSchedule
 
@@ -231,8 +232,8 @@ async def test_restart_with_sleeping_car_keeps_what_the_scout_knew(
         DOMAIN, "list_sessions", {}, blocking=True, return_response=True
     )
     assert listed is not None
-    (session,) = listed["sessions"]  # type: ignore[misc]
-    assert session["soc_as_of"] == SEEN.isoformat()  # type: ignore[index]
+    (session,) = cast("list[JsonObjectType]", listed["sessions"])
+    assert session["soc_as_of"] == SEEN.isoformat()
     assert VIN not in json.dumps(listed)
 
 

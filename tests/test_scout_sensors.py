@@ -79,9 +79,9 @@ async def test_vehicle_sensors(
         current = hass.states.get(f"sensor.{CAR}_{key}")
         assert current is not None
         assert VIN not in str(current.attributes)
-    assert entity_registry.async_get(f"sensor.{CAR}_next_check").entity_category == (
-        "diagnostic"
-    )
+    registered = entity_registry.async_get(f"sensor.{CAR}_next_check")
+    assert registered is not None
+    assert registered.entity_category == "diagnostic"
     battery = hass.states.get(f"sensor.{CAR}_battery")
     assert battery is not None
     assert battery.attributes["device_class"] == "battery"

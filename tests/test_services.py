@@ -18,7 +18,9 @@ async def test_check_token(hass: HomeAssistant, loaded_entry: MockConfigEntry) -
     )
     assert response is not None
     assert response["status"] == "valid"
-    assert 470 <= int(response["remaining_minutes"]) <= 480
+    remaining = response["remaining_minutes"]
+    assert isinstance(remaining, int)
+    assert 470 <= remaining <= 480
     assert response["refresh_count"] == 0
 
 

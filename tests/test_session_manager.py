@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 import json
 from typing import Any
@@ -17,6 +18,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.tesla_scout_worker.api import FleetClient
 from custom_components.tesla_scout_worker.charging_needs import ChargingNeed
 from custom_components.tesla_scout_worker.const import (
     CONF_BATTERY_CAPACITY,
@@ -45,6 +47,8 @@ from .common import (
     advance_to,
     command_requests,
     device_id,
+    placeholders,
+    state,
     stored_sessions,
     stored_state,
 )
@@ -62,6 +66,7 @@ from .session_common import (
     plan_and_send,
     session_sim,
     set_up_entry,
+    state_of,
 )
 
 pytestmark = pytest.mark.usefixtures("fast_wait")
@@ -120,11 +125,11 @@ async def test_plan_send_charge_cleanup(
     assert VIN in json.dumps(
         stored_sessions(hass_storage, entry)
     )  # needed after restarts
-    assert hass.states.get("sensor.sim_model_3_special_charging").state == "scheduled"
-    send_sensor = hass.states.get("sensor.sim_model_3_special_charging_send_time")
-    assert dt_util.parse_datetime(send_sensor.state) == SEND_AT
-    start_sensor = hass.states.get("sensor.sim_model_3_special_charging_start")
-    assert dt_util.parse_datetime(start_sensor.state) == CHARGE_START
+    assert state(hass, "sensor.sim_model_3_special_charging") == "scheduled"
+    send_time = state(hass, "sensor.sim_model_3_special_charging_send_time")
+    assert dt_util.parse_datetime(send_time) == SEND_AT
+    start = state(hass, "sensor.sim_model_3_special_charging_start")
+    assert dt_util.parse_datetime(start) == CHARGE_START
     sessions = manager(entry)
     assert not entry.runtime_data.sessions.is_active(VIN)
 
@@ -146,7 +151,7 @@ async def test_plan_send_charge_cleanup(
     assert session.original_limit == 50
     assert entry.runtime_data.sessions.is_active(VIN)
     assert stored_state(hass_storage, entry) == "active"
-    assert hass.states.get("sensor.sim_model_3_special_charging").state == "active"
+    assert state(hass, "sensor.sim_model_3_special_charging") == "active"
 
     await advance_to(hass, freezer, local(14, 1, 30))
     assert car.plugged_in
@@ -157,12 +162,12 @@ async def test_plan_send_charge_cleanup(
     assert car.battery_level == pytest.approx(90, abs=0.01)
 
     await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.COMPLETED
+    assert state_of(session) is SessionState.COMPLETED
     assert car.charge_limit_soc == 50
     assert car.charge_schedules == []
     assert stored_state(hass_storage, entry) == "completed"
     assert not entry.runtime_data.sessions.is_active(VIN)
-    assert hass.states.get("sensor.sim_model_3_special_charging").state == "completed"
+    assert state(hass, "sensor.sim_model_3_special_charging") == "completed"
     assert [e.data["state"] for e in events] == [
         "scheduled",
         "sending",
@@ -202,7 +207,7 @@ async def test_daily_check_end_to_end(
     await advance_to(hass, freezer, CHARGE_START + timedelta(minutes=5))
     assert car.charging_state == "Charging"
     await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.COMPLETED
+    assert state_of(session) is SessionState.COMPLETED
     assert car.battery_level == pytest.approx(90, abs=0.01)
     assert car.charge_limit_soc == 50
     assert car.charge_schedules == []
@@ -247,7 +252,7 @@ async def test_restart_while_sending(
 ) -> None:
     """A send cut off after adding the schedule resumes without a duplicate."""
     await plan(hass)
-    client = entry.runtime_data.client
+    client: FleetClient = entry.runtime_data.client
     original = client.async_vehicle_data
     calls = 0
 
@@ -274,7 +279,7 @@ async def test_restart_while_sending(
     assert len(schedule_commands(sim)) == 1
     assert len(sim.vehicle().charge_schedules) == 1
     await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.COMPLETED
+    assert state_of(session) is SessionState.COMPLETED
     assert sim.vehicle().charge_limit_soc == 50
     assert sim.vehicle().charge_schedules == []
 
@@ -460,7 +465,7 @@ async def test_transient_failures_then_deadline(
     assert len(sim.api_requests("wake")) == 3
     assert session.state is SessionState.SENDING
     await advance_to(hass, freezer, CHARGE_START - timedelta(minutes=1))
-    assert session.state is SessionState.FAILED
+    assert state_of(session) is SessionState.FAILED
     assert session.reason == "send_deadline"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
     assert issue is not None
@@ -481,7 +486,7 @@ async def test_transient_failure_recovers(
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING  # not online after 45 s
     await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
-    assert session.state is SessionState.ACTIVE
+    assert state_of(session) is SessionState.ACTIVE
 
 
 async def test_cancel_before_send(
@@ -678,7 +683,9 @@ async def test_price_mode(
     response = await plan(hass, mode=None)
     assert response["mode"] == "prices"
     assert response["expected_cost"] is not None
-    assert dt_util.parse_datetime(response["start"]) >= local(14, 0)  # type: ignore[operator]
+    start = dt_util.parse_datetime(response["start"])
+    assert start is not None
+    assert start >= local(14, 0)
 
 
 async def test_soc_unknown_when_asleep(
@@ -831,7 +838,7 @@ async def test_unconfirmed_schedule_and_home_location(
 ) -> None:
     """A schedule missing from the read-back is retried, found, not duplicated."""
     await plan(hass)
-    client = entry.runtime_data.client
+    client: FleetClient = entry.runtime_data.client
     original = client.async_vehicle_data
     readbacks = 0
 
@@ -850,7 +857,7 @@ async def test_unconfirmed_schedule_and_home_location(
         (session,) = manager(entry).sessions.values()
         assert session.state is SessionState.SENDING
         await advance_to(hass, freezer, SEND_AT + timedelta(minutes=4))
-    assert session.state is SessionState.ACTIVE
+    assert state_of(session) is SessionState.ACTIVE
     (schedule,) = sim.vehicle().charge_schedules
     assert schedule["id"] == session.schedule_id
     assert schedule["latitude"] == pytest.approx(hass.config.latitude)
@@ -895,7 +902,7 @@ async def test_legacy_fallback(
     legacy = [r.status for r in command_requests(sim, "set_scheduled_charging")]
     assert legacy == [503] * legacy_fails_once + [200]
     await advance_to(hass, freezer, CLEANUP_AT)
-    assert session.state is SessionState.COMPLETED
+    assert state_of(session) is SessionState.COMPLETED
     assert car.scheduled_charging["enabled"] is originally_enabled
     if originally_enabled:
         assert car.scheduled_charging["time"] == 120
@@ -921,7 +928,7 @@ async def test_cleanup_gives_up(
     await advance_to(hass, freezer, CLEANUP_AT + timedelta(minutes=5, seconds=30))
     assert session.state is SessionState.CLEANING
     await advance_to(hass, freezer, CLEANUP_AT + timedelta(hours=7))
-    assert session.state is SessionState.FAILED
+    assert state_of(session) is SessionState.FAILED
     assert session.reason == "cleanup_deadline"
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"session_failed_{session.id}")
 
@@ -994,7 +1001,7 @@ async def test_cancel_while_retrying_send(
     (session,) = manager(entry).sessions.values()
     assert session.state is SessionState.SENDING
     await manager(entry).async_cancel(session.id)
-    assert session.state is SessionState.CANCELLED
+    assert state_of(session) is SessionState.CANCELLED
     await advance_to(hass, freezer, SEND_AT + timedelta(minutes=5))
     assert len(sim.api_requests("wake")) == 1
 
@@ -1043,7 +1050,7 @@ async def test_manager_edges(
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
-def fail_read_back(client: Any) -> Any:
+def fail_read_back(client: FleetClient) -> AbstractContextManager[object]:
     """Patch the client so the schedule read-back after an add always fails."""
     original = client.async_vehicle_data
 
@@ -1079,22 +1086,22 @@ async def test_unconfirmed_schedule_is_removed(
                 {"session_id": session.id},
                 blocking=True,
             )
-            assert session.state is SessionState.CANCELLED
+            assert state_of(session) is SessionState.CANCELLED
         else:
             # The car stays unreachable: retried every 3 minutes until the
             # planned start, then the session fails and cleanup runs.
             sim.faults.fail_next("/vehicle_data", 503, count=1000)
             minute = 0
-            while session.state is SessionState.SENDING:
+            while state_of(session) is SessionState.SENDING:
                 minute += 3
                 await advance_to(hass, freezer, SEND_AT + timedelta(minutes=minute))
-            assert session.state is SessionState.CLEANING
+            assert state_of(session) is SessionState.CLEANING
             assert SEND_AT + timedelta(minutes=minute) >= CHARGE_START - timedelta(
                 minutes=3
             )
             sim.faults.clear()  # the car is back: the cleanup retry restores it
             await advance_to(hass, freezer, SEND_AT + timedelta(minutes=minute + 6))
-            assert session.state is SessionState.FAILED
+            assert state_of(session) is SessionState.FAILED
             assert session.reason == "send_deadline"
     assert sim.vehicle().charge_schedules == []
     assert sim.vehicle().charge_limit_soc == 50
@@ -1183,7 +1190,7 @@ async def test_cleanup_refusal_is_retried(
     assert session.state is SessionState.CLEANING
     assert sim.vehicle().charge_limit_soc == 90
     await advance_to(hass, freezer, CLEANUP_AT + timedelta(minutes=6))
-    assert session.state is SessionState.COMPLETED
+    assert state_of(session) is SessionState.COMPLETED
     assert sim.vehicle().charge_limit_soc == 50
     # Set to 90, refused, restored to 50.
     assert len(command_requests(sim, LIMIT)) == 3
@@ -1233,7 +1240,7 @@ async def test_cleanup_refused_for_hours_offers_restore(
     fix = {"issue_id": issue.issue_id}
     flow = await flows.async_init(DOMAIN, data=fix)
     assert flow["step_id"] == "confirm"
-    assert flow["description_placeholders"]["limit_now"] == "90"
+    assert placeholders(flow)["limit_now"] == "90"
     result = await flows.async_configure(flow["flow_id"], {})
     assert result["reason"] == "restore_failed"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue.issue_id) is not None
@@ -1243,7 +1250,8 @@ async def test_cleanup_refused_for_hours_offers_restore(
     result = await flows.async_configure(flow["flow_id"], {})
     assert result["type"] == "create_entry"
     assert sim.vehicle().charge_limit_soc == 50
-    assert session.leftovers == ()
+    leftovers: tuple[str, ...] = session.leftovers  # not the narrowed ("limit",)
+    assert leftovers == ()
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue.issue_id) is None
 
 
@@ -1269,12 +1277,12 @@ async def test_undo_refused_names_what_is_left(
         "remove_charge_schedule", 200, body=refused("car busy"), count=1000
     )
     await manager(entry).async_cancel(session.id)
-    assert session.state is SessionState.CLEANING
+    assert state_of(session) is SessionState.CLEANING
     when = SEND_AT
     while session.is_open:
         when += timedelta(minutes=10)
         await advance_to(hass, freezer, when)
-    assert session.state is SessionState.FAILED
+    assert state_of(session) is SessionState.FAILED
     removals = command_requests(sim, "remove_charge_schedule")
     assert len(removals) >= 6  # refused at every attempt while it was there
     assert sim.vehicle().charge_schedules == []

@@ -73,6 +73,8 @@ from .common import (
     billed,
     command_requests,
     device_id,
+    form_schema,
+    placeholders,
     state,
     stored_state,
 )
@@ -302,8 +304,8 @@ async def test_unpaired_car_gets_the_pairing_repair(
     )
     assert result["step_id"] == "pair"
     link = f"https://tesla.com/_ak/{APP_DOMAIN}"
-    assert result["description_placeholders"]["link"] == link
-    qr = result["data_schema"].schema["qr_code"]
+    assert placeholders(result)["link"] == link
+    qr = form_schema(result).schema["qr_code"]
     assert qr.config["data"] == link
     assert entry.data[CONF_DOMAIN] == APP_DOMAIN
 
@@ -368,7 +370,7 @@ async def test_car_refusing_a_listed_key(
     assert manager is not None
     result = await manager.async_init(DOMAIN, data={"issue_id": issue.issue_id})
     assert result["step_id"] == "pair"  # the domain is known
-    assert "BEGIN PUBLIC KEY" in result["description_placeholders"]["public_key"]
+    assert "BEGIN PUBLIC KEY" in placeholders(result)["public_key"]
     with patch.object(
         repairs, "async_check_hosted_key", return_value=KeyCheck.DIFFERS
     ) as check:

@@ -68,6 +68,7 @@ from .session_common import (
     plan_and_send,
     session_sim,
     set_up_entry,
+    state_of,
 )
 
 VEHICLE_NAME = "Sim Model 3"
@@ -325,7 +326,7 @@ async def test_cancel_when_the_car_cannot_be_put_back(
         )
     assert raised.value.translation_key == "signing_required"
     assert raised.value.translation_domain == DOMAIN
-    assert session.state is SessionState.FAILED
+    assert state_of(session) is SessionState.FAILED
     assert session.reason == "signing_required"
     # One refused limit command; the schedule removal was not even sent.
     refused = command_requests(sim)[sent:]
