@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from tesla_fleet_api import TeslaFleetApi
+from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 
 from tesla_fleet_sim import (
     DEFAULT_VIN,
@@ -64,5 +65,5 @@ def fleet(
 
 
 @pytest.fixture
-def car_api(fleet: TeslaFleetApi) -> Any:
+def car_api(fleet: TeslaFleetApi) -> VehicleFleet[TeslaFleetApi]:
     return fleet.vehicles.createFleet(DEFAULT_VIN)
