@@ -191,10 +191,20 @@ def settle_wait(at_home: bool | None, distance_home_km: float | None) -> timedel
     car that drives home and falls asleep there in between would be believed
     away until it drives again.
     """
-    drive = SHORTEST_DRIVE
-    if at_home is False:
-        drive = max(drive, home_lead(distance_home_km))
-    return SLEEP_TIMER + drive
+    return SLEEP_TIMER + shortest_drive(
+        away=at_home is False, distance_home_km=distance_home_km
+    )
+
+
+def shortest_drive(*, away: bool, distance_home_km: float | None) -> timedelta:
+    """Return the shortest drive that can follow a departure.
+
+    SHORTEST_DRIVE; from away, the drive home (home_lead of the distance) if
+    that is longer.
+    """
+    if not away:
+        return SHORTEST_DRIVE
+    return max(SHORTEST_DRIVE, home_lead(distance_home_km))
 
 
 def _place(at_home: bool | None) -> Place | None:
@@ -248,14 +258,15 @@ def habit_wait(
     budget = REFERENCE_RATE_PER_HOUR / 60 * reference**2 / 2
     longest = max(settings.asleep, SHORTEST_WAIT)
     limit = math.ceil(longest.total_seconds() / 60)
-    drive = SHORTEST_DRIVE
-    lead = 0  # minutes after a departure from which the belief is wrong
-    if place is Place.AWAY:
-        drive = max(drive, home_lead(distance_home_km))
-        lead = round(drive.total_seconds() / 60)
+    away = place is Place.AWAY
+    drive = shortest_drive(away=away, distance_home_km=distance_home_km)
+    # Minutes after a departure from which the belief is wrong.
+    lead = round(drive.total_seconds() / 60) if away else 0
     window = round((drive + SLEEP_TIMER).total_seconds() / 60)
-    # Where the car is not known, nothing is believed wrongly: the cheaper cost.
-    unseen = min(unseen_cost(habits, p, now) for p in places).total_seconds() / 60
+    # Where the car is not known, nothing is believed wrongly: the cheaper
+    # cost, a departure from home's.
+    unseen_for = Place.HOME if place is None else place
+    unseen = unseen_cost(habits, unseen_for, now).total_seconds() / 60
     rates: dict[int, float] = {}
     # Prefix sums over the minutes k < m of rate_k and k * rate_k: a departure
     # in minute k is (m - k - 0.5) minutes old at a check after m minutes.
