@@ -75,7 +75,7 @@ from .bench_month import (
     month_result,
     profile_of,
 )
-from .conftest import prepare_hass
+from .conftest import log_levels, prepare_hass
 from .fragments import read_fragment, wall_clock, write_fragment
 from .harness import Call, CallLog, Clock, Profile, Window, cost_of, send
 
@@ -414,12 +414,8 @@ def explain(core: dict[str, Any], model: dict[str, Any]) -> list[str]:
 @pytest.fixture
 def core_logs_quiet() -> Iterator[None]:
     """Core's and the library's debug logs (every answer's JSON) are off."""
-    levels = {name: logging.getLogger(name).level for name in CORE_LOGGERS}
-    for name in CORE_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with log_levels(CORE_LOGGERS, logging.INFO):
+        yield
 
 
 @pytest.mark.parametrize("world", list(WORLDS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 import logging
@@ -76,12 +76,22 @@ def quiet_logs() -> Iterator[None]:
     asyncio's slow-callback warnings only measure the frozen clock's jumps.
     """
     names = ("asyncio", "custom_components.tesla_scout_worker", "tesla_fleet_sim")
-    levels = {name: logging.getLogger(name).level for name in names}
-    for name in names:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with log_levels(names, logging.ERROR):
+        yield
+
+
+@contextmanager
+def log_levels(names: Iterable[str], level: int) -> Iterator[None]:
+    """Set these loggers to ``level``, and back to their own levels after."""
+    loggers = [logging.getLogger(name) for name in names]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, before, strict=True):
+            logger.setLevel(old)
 
 
 @pytest.fixture(autouse=True)
