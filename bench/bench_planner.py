@@ -13,9 +13,7 @@ from custom_components.tesla_scout_worker.charging_plan import (
     PlanRequest,
 )
 from custom_components.tesla_scout_worker.planner import plan_charging
-from custom_components.tesla_scout_worker.prices import (
-    PriceSlot,
-)
+from custom_components.tesla_scout_worker.prices import PriceSlot
 
 from .fragments import wall_clock, write_fragment
 from .harness import TZ

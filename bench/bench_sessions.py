@@ -40,9 +40,7 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker.api import (
-    FleetClient,
-)
+from custom_components.tesla_scout_worker.api import FleetClient
 from custom_components.tesla_scout_worker.session_manager import SessionManager
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.usage import PRICES, ApiCategory

@@ -45,9 +45,7 @@ from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker.api import (
-    FleetClient,
-)
+from custom_components.tesla_scout_worker.api import FleetClient
 from custom_components.tesla_scout_worker.const import CONF_TOKEN, DOMAIN
 from custom_components.tesla_scout_worker.oauth import TeslaOAuth2Implementation
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION

@@ -30,9 +30,7 @@ from typing import Any
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.tesla_scout_worker.api import (
-    FleetClient,
-)
+from custom_components.tesla_scout_worker.api import FleetClient
 from custom_components.tesla_scout_worker.oauth import TeslaOAuth2Implementation
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant

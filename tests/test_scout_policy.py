@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.tesla_scout_worker.charge_control import (
-    has_off_peak_schedule,
-)
+from custom_components.tesla_scout_worker.charge_control import has_off_peak_schedule
 from custom_components.tesla_scout_worker.geo import (
     angle_between,
     bearing_deg,

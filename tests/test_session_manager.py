@@ -25,9 +25,7 @@ from custom_components.tesla_scout_worker.const import (
     CONF_PRICE_ENTITY,
     DOMAIN,
 )
-from custom_components.tesla_scout_worker.errors import (
-    FleetUnavailableError,
-)
+from custom_components.tesla_scout_worker.errors import FleetUnavailableError
 from custom_components.tesla_scout_worker.plan_inputs import SocReading
 from custom_components.tesla_scout_worker.session_runner import EVENT_SESSION
 from custom_components.tesla_scout_worker.sessions import SessionState

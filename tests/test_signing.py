@@ -30,9 +30,7 @@ from custom_components.tesla_scout_worker.const import (
 from custom_components.tesla_scout_worker.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.tesla_scout_worker.errors import (
-    SigningRequiredError,
-)
+from custom_components.tesla_scout_worker.errors import SigningRequiredError
 from custom_components.tesla_scout_worker.roster import VehicleRoster
 from custom_components.tesla_scout_worker.sessions import SessionState
 from custom_components.tesla_scout_worker.signing import (

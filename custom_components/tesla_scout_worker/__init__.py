@@ -21,9 +21,7 @@ from homeassistant.helpers.config_entry_oauth2_flow import (
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .api import (
-    FleetClient,
-)
+from .api import FleetClient
 from .charge_control import ChargeControl
 from .commands_tls import CaFileError, async_commands_session, close_with_hass
 from .const import (
@@ -51,9 +49,7 @@ from .oauth import TeslaOAuth2Implementation, granted_scopes, token_region
 from .redact import install_log_redaction
 from .roster import async_setup_scout, vehicle_gone
 from .scout_memory import ScoutMemory, storage_key as scout_storage_key
-from .servers import (
-    server_for,
-)
+from .servers import server_for
 from .services import async_setup_services
 from .session_manager import SessionManager
 from .signing import SigningPolicy, async_delete_entry_issues

@@ -20,9 +20,7 @@ from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
 
-from .api import (
-    FleetClient,
-)
+from .api import FleetClient
 from .errors import (
     CommandFailedError,
     FleetError,

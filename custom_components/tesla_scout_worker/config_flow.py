@@ -66,9 +66,7 @@ from .registration import (
     async_account_region,
     async_register_typed_domain,
 )
-from .servers import (
-    server_for,
-)
+from .servers import server_for
 from .suggestions import charger_plug, proposed_people
 from .usage import ApiCategory
 

@@ -22,9 +22,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import (
-    FleetClient,
-)
+from .api import FleetClient
 from .charge_control import ChargeControl
 from .const import (
     CONF_ASLEEP_INTERVAL,

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 from homeassistant.config_entries import ConfigEntry
 
-from .api import (
-    FleetClient,
-)
+from .api import FleetClient
 from .charge_control import ChargeControl
 from .scout_memory import ScoutMemory
 from .session_manager import SessionManager

@@ -29,9 +29,7 @@ from .registration import (
     normalize_domain,
     public_key_url,
 )
-from .servers import (
-    server_for,
-)
+from .servers import server_for
 from .signing import ISSUE_KEY_NOT_PAIRED, CommandPath, pairing_link
 
 QR_CODE = "qr_code"

@@ -14,15 +14,11 @@ from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers.event import (
-    async_track_time_change,
-)
+from homeassistant.helpers.event import async_track_time_change
 from homeassistant.util import dt as dt_util
 from homeassistant.util.ulid import ulid_now
 
-from .charge_control import (
-    ONLINE,
-)
+from .charge_control import ONLINE
 from .charging_needs import (
     PLANNING_HORIZON,
     SOURCE_QUEUE,
@@ -35,9 +31,7 @@ from .const import (
     DEFAULT_DAILY_CHECK_TIME,
     LOGGER,
 )
-from .errors import (
-    SigningRequiredError,
-)
+from .errors import SigningRequiredError
 from .plan_inputs import (
     SocReading,
     async_make_plan,

@@ -30,9 +30,7 @@ from .charging_plan import (
     ChargingPlan,
 )
 from .const import DOMAIN
-from .prices import (
-    PlanInputError,
-)
+from .prices import PlanInputError
 
 STORAGE_VERSION: Final = 1
 MAX_FINISHED_SESSIONS: Final = 20

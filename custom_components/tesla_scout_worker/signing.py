@@ -30,9 +30,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .api import (
-    FleetClient,
-)
+from .api import FleetClient
 from .const import CONF_DOMAIN, CONF_KEY_FILE, DOMAIN, LOGGER
 from .errors import (
     FleetError,
@@ -57,6 +55,10 @@ ISSUE_PREFIXES: Final = (ISSUE_SIGNING_REQUIRED, ISSUE_KEY_NOT_PAIRED)
 PAIRING_LINK: Final = "https://tesla.com/_ak/{domain}"
 PAIRING_RETRY: Final = timedelta(hours=1)
 """How long to wait before asking Tesla again after it did not answer."""
+
+
+def _issue_id(kind: str, device_id: str) -> str:
+    return f"{kind}_{device_id}"
 
 
 def pairing_link(domain: str) -> str:
@@ -381,7 +383,7 @@ class SigningPolicy:
 
     def _issue_id(self, vin: str, kind: str) -> str:
         """Return the car's issue id: named by its device, never by its VIN."""
-        return f"{kind}_{self._device_id(vin)}"
+        return _issue_id(kind, self._device_id(vin))
 
     @callback
     def _async_raise_issue(self, vin: str, kind: str) -> str:
@@ -423,7 +425,7 @@ class SigningPolicy:
         """
         vehicle = self.vehicles[vin]  # only known cars can need signing
         device_id = self._device_id(vin)
-        issue_id = f"{kind}_{device_id}"
+        issue_id = _issue_id(kind, device_id)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
