@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
+import threading
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
@@ -21,6 +23,7 @@ from custom_components.tesla_scout_worker.oauth import (
     decode_jwt_claims,
 )
 from custom_components.tesla_scout_worker.redact import (
+    RedactingFilter,
     install_log_redaction,
     redact_text,
 )
@@ -77,6 +80,44 @@ def test_redaction_reaches_child_loggers(caplog: pytest.LogCaptureFixture) -> No
     assert "5YJ3E7EB0KF000001" not in caplog.text
     assert "secret-token" not in caplog.text
     assert "**VIN**" in caplog.text
+
+
+def test_redaction_installs_while_another_thread_adds_loggers() -> None:
+    """Setup survives modules being imported (and loggers made) in an executor.
+
+    Home Assistant imports other integrations' platforms in executor threads
+    while ours sets up; iterating the live logger table then raised
+    "dictionary changed size during iteration" and failed the setup.
+    """
+    child = logging.getLogger("custom_components.tesla_scout_worker.race_module")
+    stop = threading.Event()
+    made: list[str] = []
+
+    def make_loggers() -> None:
+        for number in range(20_000):
+            if stop.is_set():
+                return
+            name = f"test_redaction_race.{number}"
+            logging.getLogger(name)
+            made.append(name)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    worker = threading.Thread(target=make_loggers)
+    worker.start()
+    try:
+        while worker.is_alive():
+            install_log_redaction()
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(interval)
+        for name in made:
+            logging.Logger.manager.loggerDict.pop(name, None)
+        logging.Logger.manager.loggerDict.pop("test_redaction_race", None)
+    assert made, "the other thread made no loggers"
+    redacting = [f for f in child.filters if isinstance(f, RedactingFilter)]
+    assert len(redacting) == 1
 
 
 def _implementation(hass: HomeAssistant, server_url: str) -> TeslaOAuth2Implementation:

@@ -47,11 +47,16 @@ def install_log_redaction() -> None:
     existing child gets the filter too. Modules of this integration log through
     the package logger (const.LOGGER), so children created later carry no
     records of ours.
+
+    Home Assistant imports other integrations in executor threads meanwhile,
+    and each import may add a logger: the table is copied in one step (atomic
+    for a dict) before it is walked.
     """
+    loggers = logging.Logger.manager.loggerDict.copy()
     names = [*REDACTED_LOGGERS]
     names.extend(
         name
-        for name, logger in logging.Logger.manager.loggerDict.items()
+        for name, logger in loggers.items()
         if isinstance(logger, logging.Logger) and _redacted_logger(name)
     )
     for name in names:
