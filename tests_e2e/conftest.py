@@ -67,9 +67,14 @@ def browser_log() -> BrowserLog:
 
 
 @pytest.fixture(scope="session")
-def shots(artifacts: Path) -> Screenshots:
-    """Screenshot helper."""
-    return Screenshots(artifacts, os.environ.get("E2E_UPDATE_DOCS") == "1")
+def shots(artifacts: Path) -> Iterator[Screenshots]:
+    """Screenshot helper; captures that had to be retried go to the artifacts."""
+    screenshots = Screenshots(artifacts, os.environ.get("E2E_UPDATE_DOCS") == "1")
+    yield screenshots
+    if screenshots.retried:
+        (artifacts / "screenshots-retried.log").write_text(
+            "\n".join(screenshots.retried) + "\n", encoding="utf-8"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Locator,
     Page,
+    TimeoutError as PlaywrightTimeoutError,
     WebError,
 )
 
@@ -141,6 +142,7 @@ class Screenshots:
         self.directory = directory
         self.update_docs = update_docs
         self.saved: list[Path] = []
+        self.retried: list[str] = []
 
     def take(
         self, page: Page, name: str, *, height: int | None = None, docs: bool = False
@@ -149,6 +151,12 @@ class Screenshots:
 
         Home Assistant's sidebar is as tall as the window, so a long page is
         shot in a window of its height rather than as a "full page" picture.
+
+        The map card draws with WebGL, which this headless browser renders in
+        software; a capture of a tall window once waited over 30 s for its
+        frame in CI. A picture is evidence, not an assertion: a capture that
+        times out is retried once in the normal window, and the retry is
+        written to the screenshot log.
         """
         path = self.directory / f"{len(self.saved) + 1:02d}-{name}.png"
         if height is not None:
@@ -157,7 +165,13 @@ class Screenshots:
             page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
         # Let animations (dialogs, ripples) and a resized layout settle.
         page.wait_for_timeout(800)
-        page.screenshot(path=path, animations="disabled")
+        try:
+            page.screenshot(path=path, animations="disabled")
+        except PlaywrightTimeoutError as err:
+            self.retried.append(f"{path.name}: {err.message.splitlines()[0]}")
+            page.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
+            page.wait_for_timeout(800)
+            page.screenshot(path=path, animations="disabled")
         if height is not None:
             page.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
         self.saved.append(path)
