@@ -39,10 +39,16 @@ from homeassistant.util import dt as dt_util
 from tesla_fleet_sim import Simulator
 from tesla_fleet_sim.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-from .harness import HOME, TIME_ZONE
+from .harness import HOME, TIME_ZONE, Clock
 
 APP_DOMAIN = "my-tesla-app.example.com"
 """The app's registered domain (where Tesla fetches its public key)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the clock pytest-timeout's per-test limit as its wall-time limit."""
+    timeout = config.getoption("timeout", None) or config.getini("timeout")
+    Clock.wall_limit = float(timeout) if timeout else None
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from typing import Any
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
+from freezegun import api as freezegun_api
 from freezegun.api import FrozenDateTimeFactory
 
 from homeassistant.core import HomeAssistant
@@ -53,13 +54,28 @@ SECONDS_PER_MINUTE = 60.0
 # --------------------------------------------------------------------------
 
 
+class WallTimeExceededError(Exception):
+    """A run went on past its wall-time limit (a loop that makes no progress)."""
+
+
 class Clock:
     """Move Home Assistant's frozen clock from due timer to due timer.
 
     Each step jumps to the earliest scheduled timer of the event loop (or
     ``max_step``, whichever is sooner), fires what is due and waits for every
     task, including background tasks doing loopback HTTP, before the next jump.
+
+    pytest-timeout cannot stop a run that loops here: its exception is raised
+    wherever the main thread stands, usually inside a timer's callback or a
+    task, and the event loop swallows it there. So the clock itself checks the
+    wall time between steps and raises :class:`WallTimeExceededError` in the
+    benchmark's own coroutine once ``wall_limit`` seconds (bench/conftest.py
+    sets pytest's ``--timeout``) have passed since it was made. The clock is
+    read through freezegun's module: a copy of the real function bound in this
+    module would be replaced by the frozen one when the freezer starts.
     """
+
+    wall_limit: float | None = None
 
     def __init__(
         self,
@@ -72,6 +88,18 @@ class Clock:
         self.freezer = freezer
         self.max_step = max_step
         self.steps = 0
+        self.deadline = (
+            freezegun_api.real_monotonic() + self.wall_limit
+            if self.wall_limit
+            else None
+        )
+
+    def _check_wall_time(self) -> None:
+        if self.deadline is not None and freezegun_api.real_monotonic() > self.deadline:
+            raise WallTimeExceededError(
+                f"simulated time stood at {dt_util.utcnow().isoformat()} after "
+                f"{self.wall_limit:.0f} s of wall time ({self.steps} steps)"
+            )
 
     def _seconds_to_next(self) -> float | None:
         """Seconds (loop clock) until the earliest timer that matters is due."""
@@ -114,6 +142,7 @@ class Clock:
         """Run every timer that is due and every task until all are done."""
         loop = self.hass.loop
         while True:
+            self._check_wall_time()
             await asyncio.sleep(0)
             fired = self._fire_due()
             await self.hass.async_block_till_done(wait_background_tasks=True)
