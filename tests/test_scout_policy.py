@@ -396,15 +396,21 @@ def payload(
     }
 
 
+def check_found(
+    state: str,
+    now: datetime,
+    payload: dict[str, Any] | None,
+    previous: VehicleData | None = None,
+) -> VehicleData:
+    """Return what a check found, HOME being the home zone."""
+    return build_vehicle_data(
+        state=state, now=now, payload=payload, previous=previous, home=HOME
+    )
+
+
 def test_build_from_payload() -> None:
     """Derived values from a fresh payload."""
-    data = build_vehicle_data(
-        state="online",
-        now=NOW,
-        payload=payload(charging_state="Charging"),
-        previous=None,
-        home=HOME,
-    )
+    data = check_found("online", NOW, payload(charging_state="Charging"))
     assert data.fresh
     assert data.location == (DEFAULT_HOME.lat, DEFAULT_HOME.lon)
     assert data.distance_home_km == 0
@@ -419,17 +425,9 @@ def test_build_from_payload() -> None:
 
 def test_build_while_asleep_keeps_last_values() -> None:
     """Asleep: the payload stays, charging is off, power is 0."""
-    first = build_vehicle_data(
-        state="online",
-        now=NOW,
-        payload=payload(charging_state="Charging"),
-        previous=None,
-        home=HOME,
-    )
+    first = check_found("online", NOW, payload(charging_state="Charging"))
     later = NOW + timedelta(hours=1)
-    asleep = build_vehicle_data(
-        state="asleep", now=later, payload=None, previous=first, home=HOME
-    )
+    asleep = check_found("asleep", later, None, previous=first)
     assert not asleep.fresh
     assert asleep.checked_at == later
     assert asleep.fetched_at == NOW
@@ -439,9 +437,7 @@ def test_build_while_asleep_keeps_last_values() -> None:
     assert asleep.charging is False
     assert asleep.charging_state is None  # it stopped charging; how is unknown
     assert asleep.charger_power == 0
-    offline = build_vehicle_data(
-        state="offline", now=later, payload=None, previous=first, home=HOME
-    )
+    offline = check_found("offline", later, None, previous=first)
     assert offline.charging is None
     assert offline.charger_power is None
 
@@ -466,12 +462,8 @@ def test_build_without_anything() -> None:
     assert no_home.driving
     assert no_home.distance_home_km is None
     assert not no_home.heading_home
-    weird = build_vehicle_data(
-        state="online",
-        now=NOW,
-        payload={"charge_state": {"charging_state": 3, "charger_power": "x"}},
-        previous=None,
-        home=HOME,
+    weird = check_found(
+        "online", NOW, {"charge_state": {"charging_state": 3, "charger_power": "x"}}
     )
     assert weird.charging_state is None
     assert weird.charger_power is None
@@ -481,22 +473,18 @@ def test_build_without_anything() -> None:
 def test_build_driving_home_uses_the_previous_sample() -> None:
     """Getting closer between two driving samples means coming home."""
     work = DEFAULT_WORK
-    first = build_vehicle_data(
-        state="online",
-        now=NOW,
-        payload=payload(
-            lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=45
-        ),
-        previous=None,
-        home=HOME,
+    first = check_found(
+        "online",
+        NOW,
+        payload(lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=45),
     )
     assert first.driving
     assert first.speed_kmh == pytest.approx(48.28, abs=0.01)
     assert first.heading_home  # heading north-east, home is east-north-east
-    closer = build_vehicle_data(
-        state="online",
-        now=NOW + timedelta(minutes=5),
-        payload=payload(
+    closer = check_found(
+        "online",
+        NOW + timedelta(minutes=5),
+        payload(
             lat=(work.lat + DEFAULT_HOME.lat) / 2,
             lon=(work.lon + DEFAULT_HOME.lon) / 2,
             shift_state="D",
@@ -504,71 +492,42 @@ def test_build_driving_home_uses_the_previous_sample() -> None:
             heading=180,  # a detour: the heading alone would say "away"
         ),
         previous=first,
-        home=HOME,
     )
     assert closer.heading_home
-    away = build_vehicle_data(
-        state="online",
-        now=NOW + timedelta(minutes=10),
-        payload=payload(
-            lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=225
-        ),
+    away = check_found(
+        "online",
+        NOW + timedelta(minutes=10),
+        payload(lat=work.lat, lon=work.lon, shift_state="D", speed=30, heading=225),
         previous=closer,
-        home=HOME,
     )
     assert not away.heading_home  # farther, and pointing away
 
 
 def test_stayed_awake() -> None:
     """Parked online, unmoved, at two checks in a row: something keeps it awake."""
-    first = build_vehicle_data(
-        state="online", now=NOW, payload=payload(), previous=None, home=HOME
-    )
+    first = check_found("online", NOW, payload())
     assert not first.stayed_awake
     later = NOW + timedelta(minutes=18)
-    again = build_vehicle_data(
-        state="online", now=later, payload=payload(), previous=first, home=HOME
-    )
+    again = check_found("online", later, payload(), previous=first)
     assert again.stayed_awake
     assert again.observation().stayed_awake
-    moved = build_vehicle_data(
-        state="online",
-        now=later,
-        payload=payload(lat=DEFAULT_WORK.lat, lon=DEFAULT_WORK.lon),
+    moved = check_found(
+        "online",
+        later,
+        payload(lat=DEFAULT_WORK.lat, lon=DEFAULT_WORK.lon),
         previous=first,
-        home=HOME,
     )
     assert not moved.stayed_awake
-    charging = build_vehicle_data(
-        state="online",
-        now=NOW,
-        payload=payload(charging_state="Charging"),
-        previous=None,
-        home=HOME,
-    )
-    after_charge = build_vehicle_data(
-        state="online", now=later, payload=payload(), previous=charging, home=HOME
-    )
+    charging = check_found("online", NOW, payload(charging_state="Charging"))
+    after_charge = check_found("online", later, payload(), previous=charging)
     assert not after_charge.stayed_awake  # the charge kept it awake; now over
-    asleep = build_vehicle_data(
-        state="asleep", now=later, payload=None, previous=first, home=HOME
-    )
+    asleep = check_found("asleep", later, None, previous=first)
     assert not asleep.stayed_awake
-    driving = build_vehicle_data(
-        state="online",
-        now=later,
-        payload=payload(shift_state="D", speed=20),
-        previous=first,
-        home=HOME,
+    driving = check_found(
+        "online", later, payload(shift_state="D", speed=20), previous=first
     )
     assert not driving.stayed_awake
-    nowhere = build_vehicle_data(
-        state="online",
-        now=later,
-        payload={"charge_state": {}},
-        previous=first,
-        home=HOME,
-    )
+    nowhere = check_found("online", later, {"charge_state": {}}, previous=first)
     assert not nowhere.stayed_awake
 
 
